@@ -1,0 +1,249 @@
+"""Lesson notebooks as files: execute them top to bottom, keep their metadata clean, build cells.
+
+The lessons under ``lessons/`` store the outputs of one clean top-to-bottom run with the NumPy
+backend (nbval re-runs them on both backends and compares). This module is the one place that
+knows what "clean" means, so ``make lessons``, the tests and the classroom tools agree.
+
+Command line::
+
+    python -m vaelearn.notebooks execute lessons/01_entropy_cross_entropy_kl.ipynb [...]
+    python -m vaelearn.notebooks check lessons/*.ipynb
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+__all__ = [
+    "KERNELSPEC",
+    "clean_notebook",
+    "execute_notebook",
+    "markdown_cell",
+    "code_cell",
+    "solution_cell",
+    "test_cell",
+    "problems",
+]
+
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+"""The kernelspec every lesson declares (no machine-specific names)."""
+
+# Cell metadata we keep: tags (nbval / book), nbgrader's, and the two editability flags nbgrader
+# uses for locked cells. Everything else (execution timings, collapsed, scrolled, ...) is noise.
+_KEEP_CELL_METADATA = ("tags", "nbgrader", "editable", "deletable")
+# Widget views only render with widget state, which we never store; their text/plain fallback stays.
+_DROP_MIME = ("application/vnd.jupyter.widget-view+json",)
+MACHINE_PATH = re.compile(r"(/root/|/home/|/tmp/|/work/|/Users/|[A-Za-z]:\\\\Users)")
+"""Paths that must never appear in a stored output: outputs are the same on every machine."""
+
+
+def clean_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Return a copy of ``nb`` with diff-friendly, machine-independent metadata.
+
+    Keeps only the kernelspec and the language name at notebook level, only tags / nbgrader /
+    editable / deletable on cells, drops widget views from outputs and output metadata that
+    records timings. Sources and outputs are otherwise unchanged.
+    """
+    nb = copy.deepcopy(nb)
+    nb.metadata = nbformat.from_dict(
+        {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
+    )
+    for i, cell in enumerate(nb.cells):
+        cell.metadata = nbformat.from_dict(
+            {k: cell.metadata[k] for k in _KEEP_CELL_METADATA if k in cell.metadata}
+        )
+        if "id" in cell and not cell["id"]:
+            cell["id"] = f"cell-{i:03d}"
+        if cell.cell_type != "code":
+            cell.pop("outputs", None)
+            cell.pop("execution_count", None)
+            continue
+        outputs = []
+        for out in cell.get("outputs", []):
+            if "data" in out:
+                for mime in _DROP_MIME:
+                    out["data"].pop(mime, None)
+                if not out["data"]:
+                    continue
+            if "metadata" in out:
+                out["metadata"] = nbformat.from_dict(
+                    {k: v for k, v in out["metadata"].items() if k not in ("execution",)}
+                )
+            outputs.append(out)
+        cell.outputs = outputs
+    return nb
+
+
+def problems(nb: nbformat.NotebookNode) -> list[str]:
+    """List what makes a stored lesson unclean; an empty list means it is clean.
+
+    Checks: notebook metadata is exactly what :func:`clean_notebook` writes; no cell carries
+    metadata beyond tags/nbgrader/editable/deletable; code cells were run once, top to bottom, in
+    one fresh kernel (execution counts 1, 2, 3, ...); no stored output shows a machine path; no
+    output is an error.
+    """
+    found = []
+    if dict(nb.metadata) != {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}:
+        found.append(f"notebook metadata is not clean: {sorted(nb.metadata)}")
+    counts = []
+    for i, cell in enumerate(nb.cells):
+        extra = set(cell.metadata) - set(_KEEP_CELL_METADATA)
+        if extra:
+            found.append(f"cell {i}: extra metadata {sorted(extra)}")
+        if cell.cell_type != "code":
+            continue
+        counts.append(cell.get("execution_count"))
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                found.append(f"cell {i}: stored output is an error ({out.get('ename')})")
+            text = out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))
+            if MACHINE_PATH.search(text):
+                found.append(f"cell {i}: stored output shows a machine path")
+    if counts != list(range(1, len(counts) + 1)):
+        found.append(
+            f"code cells were not run once top to bottom in a fresh kernel: counts {counts[:8]}..."
+        )
+    return found
+
+
+def execute_notebook(
+    path: str | os.PathLike, *, timeout: int = 600, backend: str = "numpy"
+) -> float:
+    """Execute a lesson in a fresh kernel from its own folder, clean it, write it back.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.ipynb`` file; it is overwritten with the new outputs.
+    timeout : int
+        Seconds allowed per cell.
+    backend : str
+        Value of ``VAELEARN_BACKEND`` in the kernel; stored lesson outputs come from ``"numpy"``.
+
+    Returns
+    -------
+    float
+        Wall-clock seconds the execution took.
+    """
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    old = os.environ.get("VAELEARN_BACKEND")
+    os.environ["VAELEARN_BACKEND"] = backend
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    try:
+        client = NotebookClient(
+            nb,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent.resolve())}},
+        )
+        start = time.perf_counter()
+        client.execute()
+        seconds = time.perf_counter() - start
+    finally:
+        if old is None:
+            os.environ.pop("VAELEARN_BACKEND", None)
+        else:
+            os.environ["VAELEARN_BACKEND"] = old
+    nbformat.write(clean_notebook(nb), path)
+    return seconds
+
+
+# --- building cells (used by scripts that author lessons, and by the classroom tools) -------------
+
+
+def markdown_cell(source: str, **metadata) -> nbformat.NotebookNode:
+    """A markdown cell."""
+    return nbformat.v4.new_markdown_cell(source.strip("\n"), metadata=metadata)
+
+
+def code_cell(source: str, *, tags: tuple[str, ...] = (), **metadata) -> nbformat.NotebookNode:
+    """A code cell, optionally with cell tags (e.g. ``"nbval-ignore-output"``, ``"hide-input"``)."""
+    if tags:
+        metadata["tags"] = list(tags)
+    return nbformat.v4.new_code_cell(source.strip("\n"), metadata=metadata)
+
+
+def solution_cell(source: str, grade_id: str) -> nbformat.NotebookNode:
+    """An nbgrader solution cell: ``source`` holds ``### BEGIN SOLUTION`` / ``### END SOLUTION``.
+
+    Raises
+    ------
+    ValueError
+        If the solution markers are missing (nbgrader would silently release the solution).
+    """
+    if "### BEGIN SOLUTION" not in source or "### END SOLUTION" not in source:
+        raise ValueError(f"solution cell {grade_id!r}: source lacks the BEGIN/END SOLUTION markers")
+    return code_cell(
+        source,
+        nbgrader={
+            "grade": False,
+            "grade_id": grade_id,
+            "locked": False,
+            "schema_version": 3,
+            "solution": True,
+            "task": False,
+        },
+    )
+
+
+def test_cell(source: str, grade_id: str, points: float) -> nbformat.NotebookNode:
+    """An nbgrader autograded, locked test cell worth ``points`` (may hold hidden tests)."""
+    if points <= 0:
+        raise ValueError(
+            f"test cell {grade_id!r}: argument 'points' must be positive, got {points}"
+        )
+    return code_cell(
+        source,
+        editable=False,
+        deletable=False,
+        nbgrader={
+            "grade": True,
+            "grade_id": grade_id,
+            "locked": True,
+            "points": points,
+            "schema_version": 3,
+            "solution": False,
+            "task": False,
+        },
+    )
+
+
+test_cell.__test__ = False  # not a pytest test
+
+
+def _main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vaelearn.notebooks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    ex = sub.add_parser("execute", help="re-execute lessons (NumPy backend), store clean outputs")
+    ex.add_argument("paths", nargs="+")
+    ex.add_argument("--timeout", type=int, default=600)
+    ck = sub.add_parser("check", help="report lessons whose stored metadata/outputs are not clean")
+    ck.add_argument("paths", nargs="+")
+    args = parser.parse_args(argv)
+    status = 0
+    for p in args.paths:
+        if args.command == "execute":
+            seconds = execute_notebook(p, timeout=args.timeout)
+            print(f"{p}: executed in {seconds:.1f} s")
+        else:
+            found = problems(nbformat.read(p, as_version=4))
+            for f in found:
+                print(f"{p}: {f}")
+            status |= bool(found)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
