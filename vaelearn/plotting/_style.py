@@ -1,0 +1,3 @@
+"""Shared figure style: small, diff-friendly figures."""
+
+__all__: list[str] = []

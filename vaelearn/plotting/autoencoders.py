@@ -1,0 +1,3 @@
+"""Pictures for lessons 02-03: PCA vs autoencoder, denoising, hole maps."""
+
+__all__: list[str] = []
