@@ -1,0 +1,22 @@
+"""Classroom tools: release lessons to students and autograde their submissions.
+
+The lessons are the instructor's source notebooks in nbgrader's format. :func:`release` writes
+the student versions (what ``nbgrader generate_assignment`` produces); :func:`grade` autogrades a
+folder of submissions, each in its own guarded, limited kernel, into a CSV and feedback files.
+From the shell: ``vaelearn classroom release ...`` and ``vaelearn classroom grade ...``.
+"""
+
+from .grade import CSV_COLUMNS, ItemResult, Limits, assemble, grade, grade_notebook
+from .release import (
+    Exercise,
+    exercises,
+    hidden_test_lines,
+    release,
+    release_notebook,
+    solution_lines,
+)
+
+__all__ = [
+    "CSV_COLUMNS", "Exercise", "ItemResult", "Limits", "assemble", "exercises", "grade",
+    "grade_notebook", "hidden_test_lines", "release", "release_notebook", "solution_lines",
+]
