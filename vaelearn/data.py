@@ -1,0 +1,707 @@
+"""Data for the lessons: the embedded 8x8 digits, MNIST from its original files, toy 2-D sets.
+
+* :func:`load_digits` -- scikit-learn's bundled 8x8 handwritten digits (1797 images), scaled to
+  ``[0, 1]`` and split deterministically into 1437 training and 360 test images. It ships with
+  scikit-learn, so every lesson runs offline; it is the default data set of the book.
+* :func:`load_mnist` -- the 28x28 MNIST digits of LeCun et al. (1998) {cite}`lecun1998`, read from
+  the four original IDX files (gzip). They are downloaded once with :mod:`pooch` into a cache
+  directory and checked against their MD5 checksums; when the files are already in ``root``
+  nothing is downloaded.
+* :func:`binarize` / :func:`threshold` -- Bernoulli decoders model pixels in ``{0, 1}``. *Static*
+  binarisation fixes one binary image per example (a threshold, or one seeded sample);
+  *dynamic* binarisation draws a fresh ``x_bin ~ Bernoulli(x)`` every epoch.
+* :func:`make_circle`, :func:`make_moons`, :func:`make_curve` -- small seeded point clouds for
+  pictures of what an autoencoder learns (lessons 02-03).
+
+Every array is a NumPy array; images are flattened to ``(n, x_dim)`` rows unless said otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import os
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "Dataset",
+    "DataFileError",
+    "MNIST_FILES",
+    "MNIST_MIRRORS",
+    "binarize",
+    "threshold",
+    "load_digits",
+    "load_mnist",
+    "fetch_mnist",
+    "mnist_cache_dir",
+    "read_idx",
+    "write_idx",
+    "make_circle",
+    "make_moons",
+    "make_curve",
+]
+
+DATA_ENV = "VAELEARN_DATA"
+"""Environment variable naming the cache directory for downloaded data."""
+
+BINARIZE_MODES = (None, "threshold", "static", "dynamic")
+
+
+class Dataset(NamedTuple):
+    """A train/test split; unpacks as ``x_train, y_train, x_test, y_test = data``.
+
+    Attributes
+    ----------
+    x_train : ndarray, shape (n_train, x_dim)
+        Training inputs (float, in ``[0, 1]`` for images).
+    y_train : ndarray of int64, shape (n_train,)
+        Training labels (the digit, 0-9, for image sets).
+    x_test : ndarray, shape (n_test, x_dim)
+    y_test : ndarray of int64, shape (n_test,)
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+class DataFileError(ValueError):
+    """A data file is corrupt, truncated, of the wrong kind, or fails its checksum.
+
+    The message always names the file.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Randomness and binarisation
+# --------------------------------------------------------------------------------------------
+
+
+def _as_rng(seed: int | np.random.Generator, name: str = "seed") -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise ValueError(f"{name} must be an int or a numpy.random.Generator, got {seed!r}")
+    return np.random.default_rng(int(seed))
+
+
+def _check_unit_interval(x: np.ndarray, name: str) -> np.ndarray:
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
+        raise ValueError(f"{name} must be a numeric array, got dtype {x.dtype}")
+    if x.size and not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if x.size and (x.min() < 0 or x.max() > 1):
+        raise ValueError(
+            f"{name} must lie in [0, 1] (pixel intensities); got range "
+            f"[{x.min():.4g}, {x.max():.4g}]"
+        )
+    return x
+
+
+def binarize(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Draw binary images ``x_bin ~ Bernoulli(x)``, one independent draw per pixel.
+
+    ``x_bin[i, j] = 1`` with probability ``x[i, j]``. Called once with a fixed seed this is
+    *static* binarisation; called again every epoch (a fresh draw from the same generator) it is
+    *dynamic* binarisation, which acts as data augmentation for a Bernoulli decoder.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, x_dim) (any shape works)
+        Pixel intensities in ``[0, 1]``.
+    rng : numpy.random.Generator
+        The source of randomness.
+
+    Returns
+    -------
+    ndarray, same shape and float dtype as ``x`` (float64 for integer input)
+        Zeros and ones.
+    """
+    x = _check_unit_interval(x, "x")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
+    return (rng.random(x.shape) < x).astype(dtype)
+
+
+def threshold(x: np.ndarray, level: float = 0.5) -> np.ndarray:
+    """Binary images by thresholding: ``x_bin = 1[x > level]``.
+
+    Parameters
+    ----------
+    x : ndarray
+        Pixel intensities in ``[0, 1]``.
+    level : float, default 0.5
+        Threshold, strictly between 0 and 1.
+
+    Returns
+    -------
+    ndarray, same shape and float dtype as ``x`` (float64 for integer input)
+    """
+    x = _check_unit_interval(x, "x")
+    if not 0.0 < float(level) < 1.0:
+        raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
+    dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
+    return (x > level).astype(dtype)
+
+
+def _apply_binarize(data: Dataset, mode: str | None, seed: int) -> Dataset:
+    if mode not in BINARIZE_MODES:
+        raise ValueError(
+            f"binarize must be one of None, 'threshold', 'static', 'dynamic'; got {mode!r}"
+        )
+    if mode is None:
+        return data
+    if mode == "threshold":
+        return data._replace(x_train=threshold(data.x_train), x_test=threshold(data.x_test))
+    rng = np.random.default_rng(seed)
+    x_test = binarize(data.x_test, rng)
+    if mode == "static":
+        return data._replace(x_train=binarize(data.x_train, rng), x_test=x_test)
+    # dynamic: the training images stay grey; the caller draws binarize(x_batch, rng) per epoch.
+    return data._replace(x_test=x_test)
+
+
+_BINARIZE_DOC = """binarize : {None, "threshold", "static", "dynamic"}, default None
+        ``None`` keeps grey levels in ``[0, 1]``. ``"threshold"``: ``x > 0.5``. ``"static"``: one
+        seeded draw ``x_bin ~ Bernoulli(x)`` for train and test. ``"dynamic"``: the test set gets
+        one seeded draw, the training set stays grey so that the training loop can draw
+        :func:`binarize` afresh every epoch."""
+
+
+# --------------------------------------------------------------------------------------------
+# 8x8 digits (scikit-learn)
+# --------------------------------------------------------------------------------------------
+
+
+def load_digits(
+    *, test_size: int = 360, seed: int = 0, binarize: str | None = None, dtype: str = "float64"
+) -> Dataset:
+    """Scikit-learn's 8x8 handwritten digits, scaled to ``[0, 1]``, split into train and test.
+
+    ``x = pixel / 16`` (the 1797 images have integer pixels 0..16). The split is a seeded
+    permutation: ``test_size`` images form the test set and the rest the training set, each kept
+    in the original order. The default gives 1437 training and 360 test images, the same on every
+    machine. The data ship inside scikit-learn, so nothing is downloaded. Used from lesson 01 on.
+
+    Parameters
+    ----------
+    test_size : int, default 360
+        Number of test images, ``0 < test_size < 1797``.
+    seed : int, default 0
+        Seed of the split (and of a ``"static"``/``"dynamic"`` binarisation).
+    {binarize}
+    dtype : {{"float64", "float32"}}, default "float64"
+
+    Returns
+    -------
+    Dataset
+        ``x_train`` (1797 - test_size, 64), ``y_train`` (1797 - test_size,), ``x_test``
+        (test_size, 64), ``y_test`` (test_size,); labels are int64 digits 0-9.
+    """
+    x, y = _raw_digits()
+    n = x.shape[0]
+    if isinstance(test_size, bool) or not isinstance(test_size, int | np.integer):
+        raise ValueError(f"test_size must be an int, got {test_size!r}")
+    if not 0 < test_size < n:
+        raise ValueError(f"test_size must satisfy 0 < test_size < {n}, got {test_size}")
+    perm = _as_rng(seed).permutation(n)
+    test_idx = np.sort(perm[:test_size])
+    train_idx = np.sort(perm[test_size:])
+    data = Dataset(x[train_idx], y[train_idx], x[test_idx], y[test_idx])
+    data = _apply_binarize(data, binarize, seed)
+    return _cast(data, dtype)
+
+
+load_digits.__doc__ = load_digits.__doc__.replace("{binarize}", _BINARIZE_DOC).replace(
+    "{{", "{"
+).replace("}}", "}")
+
+
+@functools.lru_cache(maxsize=1)
+def _raw_digits() -> tuple[np.ndarray, np.ndarray]:
+    """All 1797 digits, ``x = pixel / 16`` (read-only, cached: scikit-learn imports slowly)."""
+    from sklearn.datasets import load_digits as _sk_load_digits
+
+    bunch = _sk_load_digits()
+    x = np.asarray(bunch.data, dtype=np.float64) / 16.0
+    y = np.asarray(bunch.target, dtype=np.int64)
+    x.flags.writeable = False
+    y.flags.writeable = False
+    return x, y
+
+
+def _cast(data: Dataset, dtype: str) -> Dataset:
+    if str(dtype) not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    return data._replace(
+        x_train=data.x_train.astype(dtype, copy=False), x_test=data.x_test.astype(dtype, copy=False)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# IDX files (the MNIST format)
+# --------------------------------------------------------------------------------------------
+
+# IDX: magic = 0x00 0x00 <type code> <ndim>, then ndim big-endian uint32 sizes, then the data.
+_IDX_TYPES = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_IDX_CODES = {dt.newbyteorder("="): code for code, dt in _IDX_TYPES.items()}
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The (decompressed) content of ``path``; gzip is detected from the file's first bytes."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such data file: {path}") from None
+    if raw[:2] != b"\x1f\x8b":
+        if path.suffix == ".gz":
+            raise DataFileError(f"{path}: not a gzip file (it does not start with 1f 8b)")
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise DataFileError(f"{path}: corrupt or truncated gzip data ({exc})") from exc
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read one IDX file (plain or gzip), the format MNIST is distributed in.
+
+    The file starts with a 4-byte magic number ``00 00 TT DD`` (``TT`` the element type, e.g.
+    ``08`` for unsigned bytes; ``DD`` the number of dimensions), then ``DD`` big-endian uint32
+    sizes, then the elements in C order. MNIST's images have magic 2051 (``00 00 08 03``) and its
+    labels 2049 (``00 00 08 01``).
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    ndarray
+        Shape given by the header, native byte order.
+
+    Raises
+    ------
+    DataFileError
+        Corrupt or truncated gzip data, a bad magic number, or a data size that does not match
+        the header; the message names the file.
+    """
+    path = Path(path)
+    return _parse_idx(_read_bytes(path), path)
+
+
+def _parse_idx(buf: bytes, path: Path) -> np.ndarray:
+    if len(buf) < 4:
+        raise DataFileError(f"{path}: too short for an IDX header ({len(buf)} bytes)")
+    zero, code, ndim = buf[:2], buf[2], buf[3]
+    magic = int.from_bytes(buf[:4], "big")
+    if zero != b"\x00\x00" or code not in _IDX_TYPES or ndim == 0:
+        raise DataFileError(
+            f"{path}: bad IDX magic number {magic} (0x{magic:08x}); expected 00 00 <type> <ndim>, "
+            "e.g. 2051 for images or 2049 for labels"
+        )
+    header = 4 + 4 * ndim
+    if len(buf) < header:
+        raise DataFileError(f"{path}: truncated IDX header ({len(buf)} of {header} bytes)")
+    shape = tuple(int.from_bytes(buf[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    dtype = _IDX_TYPES[code]
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    found = len(buf) - header
+    if found != expected:
+        kind = "truncated" if found < expected else "has trailing bytes"
+        raise DataFileError(
+            f"{path}: IDX data {kind}: header says shape {shape} ({expected} bytes of data), "
+            f"file holds {found} bytes"
+        )
+    arr = np.frombuffer(buf, dtype=dtype, offset=header).reshape(shape)
+    return arr.astype(dtype.newbyteorder("="))
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """Write ``array`` as an IDX file (gzip-compressed when ``path`` ends in ``.gz``).
+
+    The inverse of :func:`read_idx`; used by the tests to make tiny MNIST-like files.
+
+    Parameters
+    ----------
+    path : path-like
+    array : ndarray
+        uint8, int8, int16, int32, float32 or float64; at least one dimension.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    array = np.asarray(array)
+    if array.ndim == 0:
+        raise ValueError("array must have at least one dimension")
+    native = array.dtype.newbyteorder("=")
+    if native not in _IDX_CODES:
+        raise ValueError(f"array has dtype {array.dtype}, which IDX cannot store")
+    code = _IDX_CODES[native]
+    header = bytes([0, 0, code, array.ndim]) + b"".join(
+        int(s).to_bytes(4, "big") for s in array.shape
+    )
+    payload = header + np.ascontiguousarray(array, dtype=_IDX_TYPES[code]).tobytes()
+    path = Path(path)
+    if path.suffix == ".gz":
+        payload = gzip.compress(payload, mtime=0)
+    path.write_bytes(payload)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# MNIST
+# --------------------------------------------------------------------------------------------
+
+MNIST_FILES = {
+    "train_images": ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+    "train_labels": ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+    "test_images": ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+    "test_labels": ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+}
+"""part -> (file name, MD5 of the original gzip file)."""
+
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+"""Base URLs tried in order; each serves the four original files under their original names."""
+
+
+def mnist_cache_dir() -> Path:
+    """Where downloaded MNIST files live: ``$VAELEARN_DATA/mnist`` or the platform's user cache.
+
+    Returns
+    -------
+    pathlib.Path
+        E.g. ``~/.cache/vaelearn/mnist`` on Linux.
+    """
+    env = os.environ.get(DATA_ENV, "").strip()
+    if env:
+        return Path(env).expanduser() / "mnist"
+    import pooch
+
+    return Path(pooch.os_cache("vaelearn")) / "mnist"
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _verify(path: Path, md5: str) -> None:
+    got = _md5(path)
+    if got != md5:
+        raise DataFileError(
+            f"{path}: MD5 checksum mismatch (expected {md5}, got {got}); the file is corrupt or "
+            "not the original; delete it to download it again"
+        )
+
+
+def fetch_mnist(
+    root: str | os.PathLike | None = None,
+    download: bool = True,
+    *,
+    verify: bool = True,
+    mirrors: Sequence[str] = MNIST_MIRRORS,
+    downloader: Callable | None = None,
+) -> dict[str, Path]:
+    """Make sure the four MNIST files are in ``root`` (downloading what is missing); return paths.
+
+    A file already in ``root`` is never downloaded again (with ``verify`` its MD5 is checked).
+    A missing file is fetched with :func:`pooch.retrieve`, which streams it into a temporary file
+    in ``root``, checks the MD5 and only then renames it, so a failed or corrupt download leaves
+    nothing behind. The mirrors are tried in order.
+
+    Parameters
+    ----------
+    root : path-like, optional
+        Directory holding (or to hold) the files. ``None`` means :func:`mnist_cache_dir`.
+    download : bool, default True
+        If False, a missing file raises :class:`FileNotFoundError`.
+    verify : bool, default True
+        Check the MD5 of files already present (downloads are always checked).
+    mirrors : sequence of str
+        Base URLs, each ending in ``/``.
+    downloader : callable, optional
+        A pooch downloader ``downloader(url, output_file, pooch)``; default chooses by protocol.
+
+    Returns
+    -------
+    dict
+        ``{"train_images": Path, "train_labels": ..., "test_images": ..., "test_labels": ...}``.
+
+    Raises
+    ------
+    DataFileError
+        A present file fails its checksum.
+    OSError
+        Every mirror failed for a missing file (the message names the file and each error).
+    """
+    root = mnist_cache_dir() if root is None else Path(root).expanduser()
+    paths = {}
+    for part, (fname, md5) in MNIST_FILES.items():
+        path = root / fname
+        if path.exists():
+            if verify:
+                _verify(path, md5)
+        elif not download:
+            raise FileNotFoundError(
+                f"MNIST file {path} is missing and download=False; put the original "
+                f"{fname} there or call with download=True"
+            )
+        else:
+            _download(path, md5, mirrors, downloader)
+        paths[part] = path
+    return paths
+
+
+def _download(path: Path, md5: str, mirrors: Sequence[str], downloader: Callable | None) -> None:
+    import pooch
+
+    if not mirrors:
+        raise ValueError("mirrors must name at least one base URL")
+    errors = []
+    for base in mirrors:
+        url = base.rstrip("/") + "/" + path.name
+        try:
+            pooch.retrieve(
+                url,
+                known_hash=f"md5:{md5}",
+                fname=path.name,
+                path=path.parent,
+                downloader=downloader,
+                progressbar=False,
+            )
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure: try the next mirror
+            errors.append(f"  {url}: {type(exc).__name__}: {exc}")
+    raise OSError(
+        f"could not download MNIST file {path.name} into {path.parent}; tried:\n"
+        + "\n".join(errors)
+        + "\nPut the original file there by hand to use load_mnist offline."
+    )
+
+
+def load_mnist(
+    root: str | os.PathLike | None = None,
+    download: bool = True,
+    *,
+    binarize: str | None = None,
+    seed: int = 0,
+    flatten: bool = True,
+    dtype: str = "float64",
+    verify: bool = True,
+    mirrors: Sequence[str] = MNIST_MIRRORS,
+    downloader: Callable | None = None,
+) -> Dataset:
+    """MNIST (60,000 training and 10,000 test 28x28 digits), from the original IDX files.
+
+    Pixels are scaled to ``[0, 1]`` (``x = byte / 255``). The files are found (or downloaded, see
+    :func:`fetch_mnist`) in ``root``; each is checked: MD5 checksum, gzip integrity, IDX magic
+    number (2051 images, 2049 labels), and sizes (header vs data, images vs labels).
+
+    Parameters
+    ----------
+    root : path-like, optional
+        Directory with the four ``*-ubyte.gz`` files. ``None`` means :func:`mnist_cache_dir`.
+    download : bool, default True
+        Download missing files (never needed when they are in ``root``).
+    {binarize}
+    seed : int, default 0
+        Seed of a ``"static"``/``"dynamic"`` binarisation.
+    flatten : bool, default True
+        Images as rows ``(n, 784)``; ``False`` keeps ``(n, 28, 28)``.
+    dtype : {{"float64", "float32"}}, default "float64"
+    verify : bool, default True
+        Check MD5 checksums of the files found in ``root``. Set False only for files that are
+        not the originals (e.g. a tiny test file).
+    mirrors, downloader
+        See :func:`fetch_mnist`.
+
+    Returns
+    -------
+    Dataset
+        ``x_train`` (60000, 784), ``y_train`` (60000,), ``x_test`` (10000, 784), ``y_test``
+        (10000,); labels int64.
+
+    Raises
+    ------
+    DataFileError
+        A file is corrupt, truncated, has the wrong magic number or sizes, or fails its checksum.
+    """
+    paths = fetch_mnist(root, download, verify=verify, mirrors=mirrors, downloader=downloader)
+    parts = {}
+    for split in ("train", "test"):
+        img_path, lab_path = paths[f"{split}_images"], paths[f"{split}_labels"]
+        images = _read_mnist_part(img_path, ndim=3, magic=2051)
+        labels = _read_mnist_part(lab_path, ndim=1, magic=2049)
+        if images.shape[0] != labels.shape[0]:
+            raise DataFileError(
+                f"{img_path} holds {images.shape[0]} images but {lab_path} holds "
+                f"{labels.shape[0]} labels"
+            )
+        if labels.size and labels.max() > 9:
+            raise DataFileError(f"{lab_path}: label {int(labels.max())} is not a digit 0-9")
+        x = images.astype(dtype if str(dtype) in ("float32", "float64") else np.float64) / 255.0
+        if flatten:
+            x = x.reshape(x.shape[0], -1)
+        parts[split] = (x, labels.astype(np.int64))
+    data = Dataset(*parts["train"], *parts["test"])
+    data = _apply_binarize(data, binarize, seed)
+    return _cast(data, dtype)
+
+
+load_mnist.__doc__ = load_mnist.__doc__.replace("{binarize}", _BINARIZE_DOC).replace(
+    "{{", "{"
+).replace("}}", "}")
+
+
+def _read_mnist_part(path: Path, *, ndim: int, magic: int) -> np.ndarray:
+    buf = _read_bytes(path)
+    got = int.from_bytes(buf[:4], "big") if len(buf) >= 4 else None
+    if got != magic:
+        shown = "none (file too short)" if got is None else f"{got} (0x{got:08x})"
+        raise DataFileError(
+            f"{path}: wrong magic number {shown}; expected {magic} (0x{magic:08x}, "
+            f"{'images' if magic == 2051 else 'labels'} of unsigned bytes, {ndim}-D)"
+        )
+    return _parse_idx(buf, path)
+
+
+# --------------------------------------------------------------------------------------------
+# Toy 2-D sets
+# --------------------------------------------------------------------------------------------
+
+
+def _check_n(n: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    return int(n)
+
+
+def _check_noise(noise: float) -> float:
+    if not np.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    return float(noise)
+
+
+def make_circle(
+    n: int = 500, *, radius: float = 1.0, noise: float = 0.05, seed: int | np.random.Generator = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points on a noisy circle: ``x = r (cos t, sin t) + noise * N(0, I)``, ``t ~ U[0, 2 pi)``.
+
+    A 1-D manifold in 2-D: an autoencoder with a 1-D code can learn it, a linear one (PCA)
+    cannot (lesson 02).
+
+    Parameters
+    ----------
+    n : int, default 500
+    radius : float, default 1.0
+    noise : float, default 0.05
+        Standard deviation of the isotropic Gaussian noise.
+    seed : int or numpy.random.Generator, default 0
+
+    Returns
+    -------
+    x : ndarray, shape (n, 2)
+    t : ndarray, shape (n,)
+        The angle of each point, in ``[0, 2 pi)`` (colour points by it).
+    """
+    n, noise = _check_n(n), _check_noise(noise)
+    if not np.isfinite(radius) or radius <= 0:
+        raise ValueError(f"radius must be a finite number > 0, got {radius!r}")
+    rng = _as_rng(seed)
+    t = rng.uniform(0.0, 2.0 * np.pi, size=n)
+    x = radius * np.stack([np.cos(t), np.sin(t)], axis=1) + noise * rng.standard_normal((n, 2))
+    return x, t
+
+
+def make_moons(
+    n: int = 500, *, noise: float = 0.1, seed: int | np.random.Generator = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two interleaved half circles ("two moons") with Gaussian noise.
+
+    Moon 0: ``(cos t, sin t)``; moon 1: ``(1 - cos t, 0.5 - sin t)``, ``t ~ U[0, pi]``.
+
+    Parameters
+    ----------
+    n : int, default 500
+        Total number of points; moon 0 gets ``ceil(n / 2)``.
+    noise : float, default 0.1
+    seed : int or numpy.random.Generator, default 0
+
+    Returns
+    -------
+    x : ndarray, shape (n, 2)
+    y : ndarray of int64, shape (n,)
+        Which moon (0 or 1).
+    """
+    n, noise = _check_n(n), _check_noise(noise)
+    rng = _as_rng(seed)
+    n0 = (n + 1) // 2
+    y = np.concatenate([np.zeros(n0, dtype=np.int64), np.ones(n - n0, dtype=np.int64)])
+    t = rng.uniform(0.0, np.pi, size=n)
+    upper = np.stack([np.cos(t), np.sin(t)], axis=1)
+    lower = np.stack([1.0 - np.cos(t), 0.5 - np.sin(t)], axis=1)
+    x = np.where(y[:, None] == 0, upper, lower) + noise * rng.standard_normal((n, 2))
+    return x, y
+
+
+def make_curve(
+    n: int = 500, *, x_dim: int = 2, noise: float = 0.05, seed: int | np.random.Generator = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A 1-D manifold (a sine-shaped curve) embedded in ``x_dim`` dimensions, plus noise.
+
+    ``t ~ U[-1, 1]``, ``c(t) = (t, 0.5 sin(pi t))``; for ``x_dim > 2`` the curve is placed in a
+    random 2-D plane of ``R^x_dim`` (a seeded orthonormal map ``Q`` of shape ``(2, x_dim)``), so
+    ``x = c(t) Q + noise * N(0, I)``. The data have intrinsic dimension 1 whatever ``x_dim`` is.
+
+    Parameters
+    ----------
+    n : int, default 500
+    x_dim : int, default 2
+        Ambient dimension, >= 2.
+    noise : float, default 0.05
+    seed : int or numpy.random.Generator, default 0
+
+    Returns
+    -------
+    x : ndarray, shape (n, x_dim)
+    t : ndarray, shape (n,)
+        The position along the curve, in ``[-1, 1]``.
+    """
+    n, noise = _check_n(n), _check_noise(noise)
+    if isinstance(x_dim, bool) or not isinstance(x_dim, int | np.integer) or x_dim < 2:
+        raise ValueError(f"x_dim must be an int >= 2, got {x_dim!r}")
+    rng = _as_rng(seed)
+    t = rng.uniform(-1.0, 1.0, size=n)
+    curve = np.stack([t, 0.5 * np.sin(np.pi * t)], axis=1)
+    if x_dim == 2:
+        q = np.eye(2)
+    else:
+        q, _ = np.linalg.qr(rng.standard_normal((x_dim, 2)))  # orthonormal columns
+        q = q.T
+    x = curve @ q + noise * rng.standard_normal((n, x_dim))
+    return x, t
