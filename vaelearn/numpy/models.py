@@ -1,3 +1,909 @@
-"""Autoencoder and VAE behind one API. Lessons 02-08."""
+"""Autoencoder and VAE behind one API, with hand-written backward passes. Lessons 02-08.
 
-__all__: list[str] = []
+The parameter keys are the same in both backends:
+
+- ``Autoencoder``: ``encoder.{i}.W/b`` (hidden layers), ``encoder.out.W/b`` (to z),
+  ``decoder.{i}.W/b`` (hidden layers), ``decoder.out.W/b`` (to x);
+- ``VAE``: ``encoder.{i}.W/b``, ``encoder.mean.W/b``, ``encoder.logvar.W/b``, ``decoder.{i}.W/b``,
+  ``decoder.out.W/b`` and, with ``sigma="learned"``, ``decoder.logsigma`` (shape ``(1,)``, one
+  sigma shared by all pixels, initialised at 0).
+
+Initial weights are drawn from ``numpy.random.default_rng(seed)`` in exactly this key order (``W``
+before ``b``, see :func:`vaelearn.numpy.layers.init_linear`). The decoder's hidden widths are
+``hidden_dims`` reversed. Every loss is in nats per example, summed over dimensions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import namedtuple
+
+import numpy as np
+
+from .distributions import (
+    LOG_2PI,
+    kl_normal_std_normal,
+    log_normal,
+    logmeanexp,
+    reparameterize_backward,
+    sigmoid,
+)
+from .layers import ACTIVATIONS, Linear, init_linear
+
+__all__ = [
+    "ELBOTerms",
+    "Autoencoder",
+    "VAE",
+    "save_checkpoint",
+    "load_checkpoint",
+]
+
+ELBOTerms = namedtuple("ELBOTerms", ["elbo", "log_px_given_z", "kl"])
+ELBOTerms.__doc__ = """Per-example ELBO and its two terms, each of shape (batch_size,), in nats.
+
+``elbo = log_px_given_z - kl``: ``log_px_given_z`` is the expected reconstruction log-likelihood
+(averaged over the samples of z), ``kl`` is KL(q(z|x) || p(z)).
+"""
+
+_DTYPES = ("float32", "float64")
+
+
+# ----------------------------------------------------------------------------------------------
+# argument checks shared by the models (the torch backend mirrors them)
+# ----------------------------------------------------------------------------------------------
+
+
+def _check_dtype(dtype):
+    name = np.dtype(dtype).name if dtype is not None else None
+    if name not in _DTYPES:
+        raise ValueError(f"argument 'dtype' is {dtype!r}; expected 'float32' or 'float64'")
+    return name
+
+
+def _check_sizes(x_dim, hidden_dims, z_dim):
+    if int(x_dim) != x_dim or x_dim < 1:
+        raise ValueError(f"argument 'x_dim' is {x_dim!r}; expected a positive int")
+    if int(z_dim) != z_dim or z_dim < 1:
+        raise ValueError(f"argument 'z_dim' is {z_dim!r}; expected a positive int")
+    if isinstance(hidden_dims, int):
+        hidden_dims = (hidden_dims,)
+    hidden_dims = tuple(int(h) for h in hidden_dims)
+    if any(h < 1 for h in hidden_dims):
+        raise ValueError(f"argument 'hidden_dims' is {hidden_dims}; widths must be positive")
+    return int(x_dim), hidden_dims, int(z_dim)
+
+
+def _check_activation(activation):
+    key = str(activation).lower()
+    if key not in ACTIVATIONS:
+        raise ValueError(
+            f"argument 'activation' is {activation!r}; expected one of {', '.join(ACTIVATIONS)}"
+        )
+    return key
+
+
+def _as_data(x, x_dim, dtype, name="x", unit_interval=False):
+    """Validate a data batch: 2-D, ``x_dim`` columns, finite (and in [0, 1] if asked)."""
+    try:
+        x = np.asarray(x, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"argument {name!r} cannot be converted to a {dtype} array") from exc
+    if x.ndim != 2:
+        raise ValueError(f"argument {name!r} has shape {x.shape}; expected (batch_size, {x_dim})")
+    if x.shape[1] != x_dim:
+        raise ValueError(
+            f"argument {name!r} has {x.shape[1]} columns; the model has x_dim={x_dim}"
+        )
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"argument {name!r} contains NaN or infinite values")
+    if unit_interval and x.size and (x.min() < 0 or x.max() > 1):
+        raise ValueError(
+            f"argument {name!r} has values outside [0, 1] "
+            f"(min {x.min():.4g}, max {x.max():.4g}); a Bernoulli decoder needs data in [0, 1]"
+        )
+    return x
+
+
+def _as_eps(eps, n, z_dim, dtype, name="eps", need_3d=False):
+    """Validate noise: shape (n, z_dim) or (n_samples, n, z_dim), finite."""
+    try:
+        eps = np.asarray(eps, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"argument {name!r} cannot be converted to a {dtype} array") from exc
+    ok = eps.ndim in (2, 3) and eps.shape[-2:] == (n, z_dim)
+    if need_3d:
+        ok = ok and eps.ndim == 3
+    if not ok:
+        want = f"(k, {n}, {z_dim})" if need_3d else f"({n}, {z_dim}) or (n_samples, {n}, {z_dim})"
+        raise ValueError(f"argument {name!r} has shape {eps.shape}; expected {want}")
+    if not np.all(np.isfinite(eps)):
+        raise ValueError(f"argument {name!r} contains NaN or infinite values")
+    return eps
+
+
+def _check_rng(rng):
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(
+            f"argument 'rng' is {type(rng).__name__}; expected numpy.random.Generator "
+            "(e.g. numpy.random.default_rng(0))"
+        )
+    return rng
+
+
+def _bernoulli_terms(x, logits):
+    """Return ``(log p(x|z) per row, sigmoid(logits))`` sharing one ``exp(-|l|)``."""
+    e = np.exp(-np.abs(logits))
+    # softplus(l) = max(l, 0) + log1p(exp(-|l|));  log p = sum x*l - softplus(l)
+    log_px = np.sum(x * logits - np.maximum(logits, 0) - np.log1p(e), axis=-1)
+    r = 1 / (1 + e)
+    probs = np.where(logits >= 0, r, e * r)  # sigmoid(l), overflow-free
+    return log_px, probs
+
+
+# ----------------------------------------------------------------------------------------------
+# a stack of (Linear, activation) layers under a key prefix
+# ----------------------------------------------------------------------------------------------
+
+
+class _Stack:
+    """Hidden layers ``Linear -> act`` repeated, holding their arrays under ``prefix.{i}``."""
+
+    def __init__(self, prefix, dims, activation, rng, dtype, params):
+        self.linears = []
+        self.acts = []
+        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+            lin = Linear.__new__(Linear)
+            W, bias = init_linear(a, b, rng, dtype)
+            lin.params = {"W": W, "b": bias}
+            params[f"{prefix}.{i}.W"] = W
+            params[f"{prefix}.{i}.b"] = bias
+            self.linears.append(lin)
+            self.acts.append(ACTIVATIONS[activation]())
+        self.prefix = prefix
+
+    def __call__(self, x):
+        for lin, act in zip(self.linears, self.acts, strict=True):
+            x = act(lin(x))
+        return x
+
+    def forward(self, x):
+        caches = []
+        for lin, act in zip(self.linears, self.acts, strict=True):
+            x, c1 = lin.forward(x)
+            x, c2 = act.forward(x)
+            caches.append((c1, c2))
+        return x, caches
+
+    def backward(self, dy, caches, grads, need_dx=True):
+        """Backward through the stack; writes ``grads[prefix.i.W/b]``; returns ``dL/dinput``."""
+        n_layers = len(self.linears)
+        for i in reversed(range(n_layers)):
+            c1, c2 = caches[i]
+            dy, _ = self.acts[i].backward(dy, c2)
+            x = c1
+            grads[f"{self.prefix}.{i}.W"] = x.T @ dy
+            grads[f"{self.prefix}.{i}.b"] = dy.sum(axis=0)
+            if i > 0 or need_dx:
+                dy = dy @ self.linears[i].params["W"].T
+        return dy
+
+
+def _head(key, in_dim, out_dim, rng, dtype, params):
+    lin = Linear.__new__(Linear)
+    W, b = init_linear(in_dim, out_dim, rng, dtype)
+    lin.params = {"W": W, "b": b}
+    params[f"{key}.W"] = W
+    params[f"{key}.b"] = b
+    return lin
+
+
+class _Model:
+    """What Autoencoder and VAE share: params, dtype, get/set_params, config."""
+
+    params: dict
+    config: dict
+    dtype: str
+    x_dim: int
+    z_dim: int
+
+    def get_params(self):
+        """Return a dict of NumPy copies of the parameters (keys as in ``params``)."""
+        return {k: v.copy() for k, v in self.params.items()}
+
+    def set_params(self, params):
+        """Copy NumPy arrays into the parameters in place; keys and shapes must match exactly.
+
+        Raises
+        ------
+        ValueError
+            If a key is missing or unexpected, or a shape differs, or a value is not finite.
+        """
+        _check_param_dict(params, self.params)
+        for k, v in params.items():
+            np.copyto(self.params[k], np.asarray(v), casting="unsafe")
+
+    def _linears(self):
+        """Yield ``(key prefix, Linear)`` for every affine layer of the model."""
+        for stack in (self._enc, self._dec):
+            for i, lin in enumerate(stack.linears):
+                yield f"{stack.prefix}.{i}", lin
+        for key, lin in self._heads.items():
+            yield key, lin
+
+    def _to_dtype(self, dtype):
+        """Cast every parameter to ``dtype`` (fast mode trains in float32)."""
+        dtype = _check_dtype(dtype)
+        if dtype == self.dtype:
+            return
+        for key in list(self.params):
+            self.params[key] = self.params[key].astype(dtype)
+        for prefix, lin in self._linears():
+            lin.params["W"] = self.params[f"{prefix}.W"]
+            lin.params["b"] = self.params[f"{prefix}.b"]
+        self.dtype = dtype
+        self.config["dtype"] = dtype
+
+    def num_params(self):
+        """Total number of scalar parameters."""
+        return int(sum(v.size for v in self.params.values()))
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items() if k != "model")
+        return f"{type(self).__name__}({args})"
+
+
+def _check_param_dict(params, reference):
+    if not isinstance(params, dict):
+        raise ValueError(f"argument 'params' is {type(params).__name__}; expected a dict")
+    missing = sorted(set(reference) - set(params))
+    extra = sorted(set(params) - set(reference))
+    if missing or extra:
+        raise ValueError(f"argument 'params' keys differ: missing {missing}, unexpected {extra}")
+    for k, v in params.items():
+        shape = tuple(np.shape(v))
+        if shape != tuple(reference[k].shape):
+            raise ValueError(
+                f"argument 'params'[{k!r}] has shape {shape}; expected {tuple(reference[k].shape)}"
+            )
+        if not np.all(np.isfinite(np.asarray(v, dtype=float))):
+            raise ValueError(f"argument 'params'[{k!r}] contains NaN or infinite values")
+
+
+# ----------------------------------------------------------------------------------------------
+# Autoencoder
+# ----------------------------------------------------------------------------------------------
+
+
+class Autoencoder(_Model):
+    r"""A deterministic autoencoder ``x -> z -> x_hat``. Lessons 02-03.
+
+    Parameters
+    ----------
+    x_dim : int
+        Data dimension.
+    hidden_dims : sequence of int, default (128,)
+        Encoder hidden widths; the decoder uses them reversed. ``()`` for none.
+    z_dim : int, default 2
+        Code dimension.
+    linear : bool, default False
+        No nonlinearities at all (a linear autoencoder spans the PCA subspace, Baldi & Hornik
+        1989); ``loss="bce"`` still applies its sigmoid at the output.
+    loss : {"mse", "bce"}, default "mse"
+        Per-example loss summed over dimensions: ``"mse"`` is :math:`\sum_d (x_d - \hat x_d)^2`
+        with a linear output; ``"bce"`` is :math:`-\sum_d x_d \log\hat x_d + (1-x_d)\log(1-\hat
+        x_d)` with :math:`\hat x = \sigma(\text{logits})` (data in [0, 1]).
+    activation : str, default "relu"
+        Hidden nonlinearity (``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"softplus"``).
+    seed : int, default 0
+        Seed of ``numpy.random.default_rng`` for the initial weights.
+    dtype : {"float64", "float32"}, default "float64"
+    """
+
+    kind = "autoencoder"
+
+    def __init__(
+        self,
+        x_dim,
+        hidden_dims=(128,),
+        z_dim=2,
+        linear=False,
+        loss="mse",
+        activation="relu",
+        seed=0,
+        dtype="float64",
+    ):
+        x_dim, hidden_dims, z_dim = _check_sizes(x_dim, hidden_dims, z_dim)
+        if loss not in ("mse", "bce"):
+            raise ValueError(f"argument 'loss' is {loss!r}; expected 'mse' or 'bce'")
+        activation = _check_activation(activation)
+        self.dtype = _check_dtype(dtype)
+        self.x_dim, self.z_dim, self.hidden_dims = x_dim, z_dim, hidden_dims
+        self.linear, self.loss_name = bool(linear), loss
+        self.activation = "identity" if linear else activation
+        self.config = {
+            "model": "Autoencoder",
+            "x_dim": x_dim,
+            "hidden_dims": list(hidden_dims),
+            "z_dim": z_dim,
+            "linear": self.linear,
+            "loss": loss,
+            "activation": activation,
+            "seed": int(seed),
+            "dtype": self.dtype,
+        }
+        rng = np.random.default_rng(seed)
+        self.params = {}
+        enc_dims = (x_dim, *hidden_dims)
+        dec_dims = (z_dim, *hidden_dims[::-1])
+        self._enc = _Stack("encoder", enc_dims, self.activation, rng, self.dtype, self.params)
+        self._enc_out = _head("encoder.out", enc_dims[-1], z_dim, rng, self.dtype, self.params)
+        self._dec = _Stack("decoder", dec_dims, self.activation, rng, self.dtype, self.params)
+        self._dec_out = _head("decoder.out", dec_dims[-1], x_dim, rng, self.dtype, self.params)
+        self._heads = {"encoder.out": self._enc_out, "decoder.out": self._dec_out}
+
+    # -- forward ------------------------------------------------------------------------------
+
+    def _check_x(self, x, name="x"):
+        return _as_data(x, self.x_dim, self.dtype, name, unit_interval=self.loss_name == "bce")
+
+    def encode(self, x):
+        """Code ``z = encoder(x)``, shape ``(batch_size, z_dim)``."""
+        x = _as_data(x, self.x_dim, self.dtype)
+        return self._enc_out(self._enc(x))
+
+    def decode(self, z):
+        """Reconstruction ``x_hat``, shape ``(batch_size, x_dim)`` (probabilities for bce)."""
+        z = _as_data(z, self.z_dim, self.dtype, "z")
+        out = self._dec_out(self._dec(z))
+        return sigmoid(out) if self.loss_name == "bce" else out
+
+    def _per_example(self, out, target):
+        if self.loss_name == "mse":
+            diff = out - target
+            return np.sum(diff * diff, axis=-1)
+        log_px, _ = _bernoulli_terms(target, out)
+        return -log_px
+
+    def loss(self, x, x_target=None):
+        """Per-example loss, shape ``(batch_size,)``, summed over dimensions.
+
+        Parameters
+        ----------
+        x : ndarray, shape (batch_size, x_dim)
+            Input (possibly corrupted, for a denoising autoencoder).
+        x_target : ndarray, shape (batch_size, x_dim), optional
+            What the reconstruction is compared with; default ``x``.
+        """
+        x = _as_data(x, self.x_dim, self.dtype)
+        target = self._check_x(x if x_target is None else x_target, "x_target")
+        if target.shape != x.shape:
+            raise ValueError(f"argument 'x_target' has shape {target.shape}; expected {x.shape}")
+        out = self._dec_out(self._dec(self._enc_out(self._enc(x))))
+        return self._per_example(out, target)
+
+    def loss_and_grads(self, x, x_target=None):
+        """Mean loss over the batch and its gradient for every parameter.
+
+        Returns
+        -------
+        loss : float
+            Mean over the batch of :meth:`loss`, nats-like units summed over dimensions.
+        grads : dict
+            ``{key: ndarray}`` with the keys and shapes of ``params``.
+        """
+        x = _as_data(x, self.x_dim, self.dtype)
+        target = self._check_x(x if x_target is None else x_target, "x_target")
+        if target.shape != x.shape:
+            raise ValueError(f"argument 'x_target' has shape {target.shape}; expected {x.shape}")
+        loss, grads, _ = self._loss_and_grads(x, target)
+        return loss, grads
+
+    def _loss_and_grads(self, x, target):
+        n = x.shape[0]
+        h, enc_caches = self._enc.forward(x)
+        z = self._enc_out(h)
+        hd, dec_caches = self._dec.forward(z)
+        out = self._dec_out(hd)
+        if self.loss_name == "mse":
+            diff = out - target
+            per_example = np.sum(diff * diff, axis=-1)
+            d_out = diff * (2 / n)  # d/dout of mean_n sum_d (out - x)^2
+        else:
+            log_px, probs = _bernoulli_terms(target, out)
+            per_example = -log_px
+            d_out = (probs - target) * (1 / n)  # d/dlogits of -(x*l - softplus(l)) = sigmoid - x
+        grads = {}
+        # decoder output layer: out = hd @ W + b
+        grads["decoder.out.W"] = hd.T @ d_out
+        grads["decoder.out.b"] = d_out.sum(axis=0)
+        d_hd = d_out @ self._dec_out.params["W"].T
+        dz = self._dec.backward(d_hd, dec_caches, grads)
+        # encoder output layer: z = h @ W + b
+        grads["encoder.out.W"] = h.T @ dz
+        grads["encoder.out.b"] = dz.sum(axis=0)
+        dh = dz @ self._enc_out.params["W"].T
+        self._enc.backward(dh, enc_caches, grads, need_dx=False)
+        loss = float(per_example.mean())
+        return loss, {k: grads[k] for k in self.params}, {}
+
+
+# ----------------------------------------------------------------------------------------------
+# VAE
+# ----------------------------------------------------------------------------------------------
+
+
+class VAE(_Model):
+    r"""Variational autoencoder with a diagonal-Gaussian encoder and prior N(0, I). Lessons 05-08.
+
+    The encoder q(z|x) = N(z_mean, diag(exp(z_logvar))); the decoder p(x|z) is Bernoulli
+    (logits, numerically stable) or Gaussian (fixed or learned sigma). The objective per example
+
+    .. math::
+        \mathrm{ELBO}(x) = \mathbb E_{q(z|x)}[\log p(x\mid z)] - \mathrm{KL}(q(z|x)\,\|\,p(z))
+
+    is in nats; ``loss_and_grads`` minimises the batch mean of
+    :math:`-(\log p(x|z) - \beta\,\mathrm{KL})`.
+
+    Parameters
+    ----------
+    x_dim : int
+    hidden_dims : sequence of int, default (128,)
+        Encoder hidden widths; the decoder uses them reversed.
+    z_dim : int, default 2
+    likelihood : {"bernoulli", "gaussian"}, default "bernoulli"
+    sigma : float or "learned", default 1.0
+        Standard deviation of the Gaussian decoder; ``"learned"`` adds the parameter
+        ``decoder.logsigma`` (one shared sigma, initialised at 1). Ignored for Bernoulli.
+    beta : float, default 1.0
+        Weight of the KL term in the training loss (beta-VAE, Higgins et al. 2017). The ELBO
+        reported by :meth:`elbo` is always the true one (beta = 1).
+    free_bits : float, default 0.0
+        Floor, in nats, on the batch-averaged KL of each latent dimension in the training loss
+        (Kingma et al. 2016): the loss uses ``sum_j max(free_bits, mean_batch KL_j)``.
+    activation : str, default "relu"
+    seed : int, default 0
+    dtype : {"float64", "float32"}, default "float64"
+    """
+
+    kind = "vae"
+
+    def __init__(
+        self,
+        x_dim,
+        hidden_dims=(128,),
+        z_dim=2,
+        likelihood="bernoulli",
+        sigma=1.0,
+        beta=1.0,
+        free_bits=0.0,
+        activation="relu",
+        seed=0,
+        dtype="float64",
+    ):
+        x_dim, hidden_dims, z_dim = _check_sizes(x_dim, hidden_dims, z_dim)
+        if likelihood not in ("bernoulli", "gaussian"):
+            raise ValueError(
+                f"argument 'likelihood' is {likelihood!r}; expected 'bernoulli' or 'gaussian'"
+            )
+        learned = isinstance(sigma, str)
+        if learned and sigma != "learned":
+            raise ValueError(f"argument 'sigma' is {sigma!r}; expected a float > 0 or 'learned'")
+        if not learned and not (float(sigma) > 0 and math.isfinite(float(sigma))):
+            raise ValueError(f"argument 'sigma' is {sigma!r}; expected a float > 0 or 'learned'")
+        if not (float(beta) >= 0 and math.isfinite(float(beta))):
+            raise ValueError(f"argument 'beta' is {beta!r}; expected a finite float >= 0")
+        if not (float(free_bits) >= 0 and math.isfinite(float(free_bits))):
+            raise ValueError(f"argument 'free_bits' is {free_bits!r}; expected a float >= 0")
+        activation = _check_activation(activation)
+        self.dtype = _check_dtype(dtype)
+        self.x_dim, self.z_dim, self.hidden_dims = x_dim, z_dim, hidden_dims
+        self.likelihood = likelihood
+        self.learn_sigma = learned and likelihood == "gaussian"
+        self.sigma = sigma if learned else float(sigma)
+        self.beta = float(beta)
+        self.free_bits = float(free_bits)
+        self.activation = activation
+        self.config = {
+            "model": "VAE",
+            "x_dim": x_dim,
+            "hidden_dims": list(hidden_dims),
+            "z_dim": z_dim,
+            "likelihood": likelihood,
+            "sigma": self.sigma,
+            "beta": self.beta,
+            "free_bits": self.free_bits,
+            "activation": activation,
+            "seed": int(seed),
+            "dtype": self.dtype,
+        }
+        rng = np.random.default_rng(seed)
+        self.params = {}
+        enc_dims = (x_dim, *hidden_dims)
+        dec_dims = (z_dim, *hidden_dims[::-1])
+        p = self.params
+        self._enc = _Stack("encoder", enc_dims, activation, rng, self.dtype, p)
+        self._enc_mean = _head("encoder.mean", enc_dims[-1], z_dim, rng, self.dtype, p)
+        self._enc_logvar = _head("encoder.logvar", enc_dims[-1], z_dim, rng, self.dtype, p)
+        self._dec = _Stack("decoder", dec_dims, activation, rng, self.dtype, p)
+        self._dec_out = _head("decoder.out", dec_dims[-1], x_dim, rng, self.dtype, p)
+        self._heads = {
+            "encoder.mean": self._enc_mean,
+            "encoder.logvar": self._enc_logvar,
+            "decoder.out": self._dec_out,
+        }
+        if self.learn_sigma:
+            p["decoder.logsigma"] = np.zeros(1, dtype=self.dtype)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _check_x(self, x, name="x"):
+        return _as_data(
+            x, self.x_dim, self.dtype, name, unit_interval=self.likelihood == "bernoulli"
+        )
+
+    def _log_sigma(self):
+        """log sigma of the Gaussian decoder: the parameter, or a Python float if fixed."""
+        if self.learn_sigma:
+            return self.params["decoder.logsigma"]
+        return math.log(self.sigma)
+
+    def _decode_raw(self, z):
+        """Decoder output before the likelihood: logits (Bernoulli) or means (Gaussian)."""
+        return self._dec_out(self._dec(z))
+
+    # -- public forward -----------------------------------------------------------------------
+
+    def encode(self, x):
+        """Return ``(z_mean, z_logvar)``, each ``(batch_size, z_dim)``: the parameters of q(z|x)."""
+        x = self._check_x(x)
+        h = self._enc(x)
+        return self._enc_mean(h), self._enc_logvar(h)
+
+    def decode(self, z):
+        """Mean of p(x|z), shape ``(batch_size, x_dim)``: probabilities (Bernoulli) or means."""
+        z = _as_data(z, self.z_dim, self.dtype, "z")
+        out = self._decode_raw(z)
+        return sigmoid(out) if self.likelihood == "bernoulli" else out
+
+    def sample_eps(self, n, rng, n_samples=None):
+        """Standard normal noise from ``rng``: ``(n, z_dim)``, or ``(n_samples, n, z_dim)``.
+
+        Drawn with ``rng.standard_normal`` in float64 and cast to the model dtype, so both
+        backends see identical noise for the same generator state.
+        """
+        _check_rng(rng)
+        if int(n) != n or n < 1:
+            raise ValueError(f"argument 'n' is {n!r}; expected a positive int")
+        shape = (int(n), self.z_dim)
+        if n_samples is not None:
+            if int(n_samples) != n_samples or n_samples < 1:
+                raise ValueError(f"argument 'n_samples' is {n_samples!r}; expected int >= 1")
+            shape = (int(n_samples), *shape)
+        return rng.standard_normal(shape).astype(self.dtype, copy=False)
+
+    def sample(self, n, rng):
+        """Decoded means of ``n`` draws ``z ~ N(0, I)`` from ``rng``, ``(n, x_dim)``."""
+        z = self.sample_eps(n, rng)
+        return self.decode(z)
+
+    def reconstruct(self, x):
+        """``decode(z_mean)``: the decoder's mean at the encoder's mean, ``(batch_size, x_dim)``."""
+        z_mean, _ = self.encode(x)
+        return self.decode(z_mean)
+
+    def _log_px(self, x, out):
+        """log p(x|z) per row of ``out`` (any leading shape), in nats."""
+        if self.likelihood == "bernoulli":
+            log_px, _ = _bernoulli_terms(x, out)
+            return log_px
+        log_sigma = self._log_sigma()
+        diff = x - out
+        inv_var = np.exp(-2 * log_sigma)
+        if self.learn_sigma:
+            log_sigma = log_sigma[0]
+        return (
+            -0.5 * np.sum(diff * diff, axis=-1) * inv_var
+            - self.x_dim * (log_sigma + 0.5 * LOG_2PI)
+        )
+
+    def elbo(self, x, eps, kl="analytic"):
+        """Per-example ELBO and its terms, in nats.
+
+        Parameters
+        ----------
+        x : ndarray, shape (batch_size, x_dim)
+        eps : ndarray, shape (batch_size, z_dim) or (n_samples, batch_size, z_dim)
+            Noise for z = z_mean + exp(z_logvar / 2) * eps; the reconstruction term (and a Monte
+            Carlo KL) average over the samples.
+        kl : {"analytic", "mc"}, default "analytic"
+            Closed-form KL, or the Monte Carlo estimate mean(log q(z|x) - log p(z)).
+
+        Returns
+        -------
+        ELBOTerms
+            ``(elbo, log_px_given_z, kl)``, each ``(batch_size,)``.
+        """
+        if kl not in ("analytic", "mc"):
+            raise ValueError(f"argument 'kl' is {kl!r}; expected 'analytic' or 'mc'")
+        x = self._check_x(x)
+        eps = _as_eps(eps, x.shape[0], self.z_dim, self.dtype)
+        return self._elbo(x, eps, kl)
+
+    def _elbo(self, x, eps, kl="analytic"):
+        h = self._enc(x)
+        z_mean, z_logvar = self._enc_mean(h), self._enc_logvar(h)
+        z = z_mean + np.exp(0.5 * z_logvar) * eps
+        log_px = self._log_px(x, self._decode_raw(z))
+        if kl == "analytic":
+            kl_value = kl_normal_std_normal(z_mean, z_logvar)
+        else:
+            kl_value = log_normal(z, z_mean, z_logvar) - log_normal(z, 0.0, 0.0)
+        if eps.ndim == 3:
+            log_px = log_px.mean(axis=0)
+            if kl == "mc":
+                kl_value = kl_value.mean(axis=0)
+        return ELBOTerms(log_px - kl_value, log_px, kl_value)
+
+    def iwae_bound(self, x, eps):
+        r"""Importance-weighted bound (Burda et al. 2015) per example, in nats. Lesson 07.
+
+        .. math::
+            \mathcal L_k(x) = \log \frac1k \sum_{i=1}^k \frac{p(x\mid z_i)\,p(z_i)}{q(z_i\mid x)},
+            \qquad z_i = \mu + \sigma\varepsilon_i
+
+        Parameters
+        ----------
+        x : ndarray, shape (batch_size, x_dim)
+        eps : ndarray, shape (k, batch_size, z_dim)
+            ``(batch_size, z_dim)`` is taken as k = 1 (the ELBO with a Monte Carlo KL).
+
+        Returns
+        -------
+        ndarray, shape (batch_size,)
+        """
+        x = self._check_x(x)
+        eps = _as_eps(eps, x.shape[0], self.z_dim, self.dtype)
+        if eps.ndim == 2:
+            eps = eps[None]
+        return logmeanexp(self._log_weights(x, eps)[0], axis=0)
+
+    def _log_weights(self, x, eps, x_target=None):
+        """log w = log p(x|z) + log p(z) - log q(z|x), shape (k, n), and the forward caches.
+
+        ``x_target`` (default ``x``) is what the decoder's likelihood scores (denoising)."""
+        h, enc_caches = self._enc.forward(x)
+        z_mean, z_logvar = self._enc_mean(h), self._enc_logvar(h)
+        std = np.exp(0.5 * z_logvar)
+        z = z_mean + std * eps
+        k, n, _ = eps.shape
+        hd, dec_caches = self._dec.forward(z.reshape(k * n, self.z_dim))
+        out = self._dec_out(hd)
+        out = out.reshape(k, n, self.x_dim)
+        x = x if x_target is None else x_target
+        probs = None
+        if self.likelihood == "bernoulli":
+            log_px, probs = _bernoulli_terms(x, out)
+        else:
+            log_px = self._log_px(x, out)
+        log_pz = -0.5 * np.sum(z * z + LOG_2PI, axis=-1)
+        # log q(z|x) at z = mu + sigma * eps is -1/2 sum(log 2 pi + logvar + eps^2)
+        log_qz = -0.5 * np.sum(LOG_2PI + z_logvar + eps * eps, axis=-1)
+        cache = (h, enc_caches, z_mean, z_logvar, std, z, hd, dec_caches, out, probs)
+        return log_px + log_pz - log_qz, log_px, cache
+
+    # -- loss and gradients -------------------------------------------------------------------
+
+    def loss_and_grads(self, x, eps, estimator="pathwise", baseline=None, objective="elbo"):
+        r"""Training loss (batch mean, nats) and its gradient for every parameter.
+
+        ``objective="elbo"`` (default): loss is
+        :math:`\frac1n\sum_i -\overline{\log p(x_i|z_i)} + \beta \sum_j \max(\text{free\_bits},
+        \frac1n\sum_i \mathrm{KL}_{ij})`, KL analytic, reconstruction averaged over the samples
+        in ``eps``. ``objective="iwae"``: loss is the batch mean of :math:`-\mathcal L_k`
+        (``beta`` and ``free_bits`` do not apply).
+
+        Parameters
+        ----------
+        x : ndarray, shape (batch_size, x_dim)
+        eps : ndarray, shape (batch_size, z_dim) or (n_samples, batch_size, z_dim)
+        estimator : {"pathwise", "score"}, default "pathwise"
+            How the encoder gradient of the reconstruction term is estimated: through z by the
+            reparameterization trick, or by the score function (REINFORCE, Williams 1992)
+            :math:`\mathbb E_q[(\log p(x|z) - b)\,\nabla_\phi \log q_\phi(z|x)]` with z held
+            fixed. The KL gradient is analytic and decoder gradients are the same for both.
+            Lesson 06.
+        baseline : float or ndarray broadcastable to (n_samples, batch_size), optional
+            Subtracted from the learning signal ``log p(x|z)`` (score estimator only).
+        objective : {"elbo", "iwae"}, default "elbo"
+
+        Returns
+        -------
+        loss : float
+        grads : dict
+            ``{key: ndarray}``, keys and shapes of ``params``.
+        """
+        if estimator not in ("pathwise", "score"):
+            raise ValueError(f"argument 'estimator' is {estimator!r}; expected 'pathwise'/'score'")
+        if objective not in ("elbo", "iwae"):
+            raise ValueError(f"argument 'objective' is {objective!r}; expected 'elbo' or 'iwae'")
+        if objective == "iwae" and estimator != "pathwise":
+            raise ValueError("argument 'estimator' must be 'pathwise' with objective='iwae'")
+        if baseline is not None and estimator != "score":
+            raise ValueError("argument 'baseline' is only used with estimator='score'")
+        x = self._check_x(x)
+        eps = _as_eps(eps, x.shape[0], self.z_dim, self.dtype)
+        if baseline is not None:
+            baseline = np.asarray(baseline, dtype=self.dtype)
+            if not np.all(np.isfinite(baseline)):
+                raise ValueError("argument 'baseline' contains NaN or infinite values")
+            try:
+                np.broadcast_shapes(baseline.shape, eps.shape[:-1])
+            except ValueError as exc:
+                raise ValueError(
+                    f"argument 'baseline' has shape {baseline.shape}; it must broadcast to "
+                    f"{eps.shape[:-1]}"
+                ) from exc
+        loss, grads, _ = self._loss_and_grads(x, eps, estimator, baseline, objective)
+        return loss, grads
+
+    def _loss_and_grads(
+        self, x, eps, estimator="pathwise", baseline=None, objective="elbo", x_target=None
+    ):
+        """Forward and hand-written backward. Returns (loss, grads, terms) with batch-mean terms
+        ``{"rec": mean -log p(x|z), "kl": mean KL}`` for the training history. ``x_target``
+        (default ``x``): the clean data the decoder scores when ``x`` is corrupted."""
+        eps3 = eps if eps.ndim == 3 else eps[None]
+        k, n, _ = eps3.shape
+        log_w, log_px, cache = self._log_weights(x, eps3, x_target)
+        x = x if x_target is None else x_target
+        h, enc_caches, z_mean, z_logvar, std, z, hd, dec_caches, out, probs = cache
+        grads = {}
+
+        # ---- the weight of each sample's reconstruction term in the loss, shape (k, n) ----
+        if objective == "iwae":
+            # loss = -1/n sum_i log mean_l w_il;  d loss / d log w_il = -softmax_l(log w)_il / n
+            w_norm = np.exp(log_w - log_w.max(axis=0, keepdims=True))
+            w_norm /= w_norm.sum(axis=0, keepdims=True)
+            coef = w_norm[..., None] * (1 / n)  # (k, n, 1)
+            loss = -float(logmeanexp(log_w, axis=0).mean())
+            kl_dim = None
+        else:
+            coef = 1 / (n * k)  # a Python float: keeps float32 arrays float32
+            # KL per example and latent dimension, (n, z_dim): -1/2 (1 + lv - mu^2 - exp(lv))
+            var = np.exp(z_logvar)
+            kl_dim = -0.5 * (1 + z_logvar - z_mean * z_mean - var)
+            kl_mean_dim = kl_dim.mean(axis=0)  # batch average per latent dimension
+            kl_term = np.maximum(kl_mean_dim, self.free_bits).sum()
+            loss = float(-log_px.mean() + self.beta * kl_term)
+
+        # ---- decoder: d loss / d out, for each (sample, example), flattened to (k*n, x_dim) ----
+        x_flat_shape = (k * n, self.x_dim)
+        if self.likelihood == "bernoulli":
+            # d(-log p)/d logits = sigmoid(l) - x
+            d_out = (probs - x) * coef
+        else:
+            log_sigma = self._log_sigma()
+            inv_var = np.exp(-2 * log_sigma)
+            diff = x - out
+            # d(-log p)/d mean = -(x - mean) / sigma^2
+            d_out = diff * (-inv_var * coef)
+            if self.learn_sigma:
+                # d(-log p)/d log sigma = sum_d (1 - (x_d - m_d)^2 / sigma^2)
+                sq = np.sum(diff * diff, axis=-1, keepdims=True) * inv_var  # (k, n, 1)
+                grads["decoder.logsigma"] = np.atleast_1d(
+                    np.sum(coef * (self.x_dim - sq))
+                ).astype(self.dtype)
+        d_out = d_out.reshape(x_flat_shape)
+        grads["decoder.out.W"] = hd.T @ d_out
+        grads["decoder.out.b"] = d_out.sum(axis=0)
+        d_hd = d_out @ self._dec_out.params["W"].T
+        need_dz = estimator == "pathwise"
+        dz = self._dec.backward(d_hd, dec_caches, grads, need_dx=need_dz)
+
+        # ---- encoder heads: d loss / d z_mean, d loss / d z_logvar ----
+        if estimator == "pathwise":
+            dz = dz.reshape(k, n, self.z_dim)
+            if objective == "iwae":
+                # log p(z) = -1/2 |z|^2 + const  ->  d(-log p(z))/dz = z, weighted like log p(x|z)
+                dz = dz + z * coef
+            # the reparameterization step z = mu + exp(logvar/2) * eps, backwards:
+            #   dz/dmu = 1,  dz/dlogvar = eps * exp(logvar/2) / 2   (summed over the samples)
+            d_mean, d_logvar = reparameterize_backward(dz, z_logvar, eps3)
+            if objective == "iwae":
+                # -log q(z|x) at z(eps) = 1/2 sum(log 2pi + logvar + eps^2): direct d/dlogvar = 1/2,
+                # and log w enters the loss with weight -coef, summing to -1/n over the samples
+                d_logvar = d_logvar - 0.5 / n
+        else:
+            # score function: grad_phi E_q[f(z)] = E_q[f(z) grad_phi log q(z|x)], z held fixed.
+            # With z = mu + sigma * eps: d log q/d mu = eps / sigma, d log q/d logvar = (eps^2-1)/2
+            signal = log_px if baseline is None else log_px - baseline  # (k, n)
+            weight = -signal[..., None] * coef  # the loss has -log p(x|z), averaged with coef
+            d_mean = (weight * eps3).sum(axis=0) / std
+            d_logvar = (weight * (eps3 * eps3 - 1)).sum(axis=0) * 0.5
+
+        if kl_dim is not None:
+            # analytic KL: dKL/dmu = mu, dKL/dlogvar = (exp(logvar) - 1) / 2, per example;
+            # free bits: a dimension whose batch-mean KL is below the floor gets no gradient.
+            scale = self.beta / n
+            if self.free_bits > 0:
+                scale = (kl_mean_dim > self.free_bits) * scale
+            d_mean = d_mean + z_mean * scale
+            d_logvar = d_logvar + (var - 1) * (0.5 * scale)
+
+        grads["encoder.mean.W"] = h.T @ d_mean
+        grads["encoder.mean.b"] = d_mean.sum(axis=0)
+        grads["encoder.logvar.W"] = h.T @ d_logvar
+        grads["encoder.logvar.b"] = d_logvar.sum(axis=0)
+        dh = d_mean @ self._enc_mean.params["W"].T + d_logvar @ self._enc_logvar.params["W"].T
+        self._enc.backward(dh, enc_caches, grads, need_dx=False)
+        kl_mean = kl_normal_std_normal(z_mean, z_logvar) if kl_dim is None else kl_dim.sum(-1)
+        terms = {"rec": -log_px.mean(), "kl": kl_mean.mean()}
+        return loss, {key: grads[key] for key in self.params}, terms
+
+
+# ----------------------------------------------------------------------------------------------
+# checkpoints
+# ----------------------------------------------------------------------------------------------
+
+_CONFIG_KEY = "__config__"
+
+
+def save_checkpoint(model, path):
+    """Save ``model`` to ``path`` (``.npz``): one array per ``params`` key plus its config as JSON.
+
+    A checkpoint saved by either backend loads into either backend (:func:`load_checkpoint`).
+    """
+    if not hasattr(model, "params") or not hasattr(model, "config"):
+        raise ValueError(f"argument 'model' is {type(model).__name__}; expected a vaelearn model")
+    path = os.fspath(path)
+    arrays = {k: np.asarray(v) for k, v in model.get_params().items()}
+    arrays[_CONFIG_KEY] = np.array(json.dumps(model.config))
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def _read_checkpoint(path):
+    """Return ``(config dict, params dict)`` from a checkpoint; clear ValueError if unreadable."""
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            data = {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # zipfile.BadZipFile, OSError, ValueError, EOFError, ...
+        raise ValueError(f"checkpoint {path!r} is corrupt or not an .npz file: {exc}") from exc
+    if _CONFIG_KEY not in data:
+        raise ValueError(f"checkpoint {path!r} has no {_CONFIG_KEY!r} entry; not a vaelearn file")
+    try:
+        config = json.loads(str(data.pop(_CONFIG_KEY)))
+        name = config.pop("model")
+    except Exception as exc:
+        raise ValueError(f"checkpoint {path!r} has an unreadable config: {exc}") from exc
+    if name not in ("VAE", "Autoencoder"):
+        raise ValueError(f"checkpoint {path!r} holds an unknown model {name!r}")
+    return name, config, data
+
+
+def load_checkpoint(path):
+    """Load a model saved by :func:`save_checkpoint` (from either backend) into this backend.
+
+    Raises
+    ------
+    ValueError
+        If the file is corrupt or truncated, is not a vaelearn checkpoint, or its arrays do not
+        match the model its config describes; the message names the file.
+    """
+    name, config, data = _read_checkpoint(path)
+    cls = VAE if name == "VAE" else Autoencoder
+    try:
+        model = cls(**config)
+        model.set_params(data)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"checkpoint {os.fspath(path)!r} does not match its config: {exc}"
+        ) from exc
+    return model

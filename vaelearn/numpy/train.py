@@ -1,3 +1,232 @@
-"""fit(): minibatch training with a progress bar and a per-epoch history."""
+"""fit(): minibatch training with a progress bar and a per-epoch history. Lessons 02-08.
 
-__all__: list[str] = []
+Randomness: one ``numpy.random.default_rng(seed)`` drives everything, in this order per epoch
+(agreement mode, the same in both backends):
+
+1. ``beta = beta_schedule(epoch)`` if given (epochs counted from 0), set on the model;
+2. the minibatch order, ``rng.permutation(n_train)``;
+3. for every minibatch, in order: ``corrupt(x_batch, rng)`` if given, then the noise
+   ``model.sample_eps(batch_size, rng, n_samples)`` (VAE only);
+4. after the epoch, with ``x_test``: the test noise ``model.sample_eps(n_test, rng)`` (VAE only).
+
+In fast mode the model is trained in float32 (a float64 model is converted in place) and the noise
+is drawn directly in float32 (NumPy) or on the device (torch), so the two backends no longer agree
+number for number.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .models import _as_data
+from .optim import make_optimizer
+
+__all__ = ["fit"]
+
+_FIT_MODES = ("agree", "fast")
+
+
+def _check_fit_args(model, epochs, batch_size, mode, corrupt, beta_schedule, loss_kwargs):
+    """Shared by both backends' ``fit``: validate arguments, return ``(loss_kwargs, n_samples)``."""
+    kind = getattr(model, "kind", None)
+    if kind not in ("vae", "autoencoder"):
+        raise ValueError(
+            f"argument 'model' is {type(model).__name__}; expected a VAE or Autoencoder"
+        )
+    if not isinstance(epochs, int | np.integer) or epochs < 1:
+        raise ValueError(f"argument 'epochs' is {epochs!r}; expected an int >= 1")
+    if not isinstance(batch_size, int | np.integer) or batch_size < 1:
+        raise ValueError(f"argument 'batch_size' is {batch_size!r}; expected an int >= 1")
+    if mode not in _FIT_MODES:
+        raise ValueError(f"argument 'mode' is {mode!r}; expected 'agree' or 'fast'")
+    if corrupt is not None and not callable(corrupt):
+        raise ValueError("argument 'corrupt' must be a callable corrupt(x_batch, rng)")
+    if beta_schedule is not None:
+        if not callable(beta_schedule):
+            raise ValueError("argument 'beta_schedule' must be a callable beta_schedule(epoch)")
+        if kind != "vae":
+            raise ValueError("argument 'beta_schedule' applies to a VAE only")
+    loss_kwargs = dict(loss_kwargs or {})
+    n_samples = loss_kwargs.pop("n_samples", None)
+    allowed = {"estimator", "baseline", "objective"} if kind == "vae" else set()
+    unknown = sorted(set(loss_kwargs) - allowed)
+    if unknown:
+        raise ValueError(
+            f"argument 'loss_kwargs' has unknown keys {unknown}; a {type(model).__name__} "
+            f"accepts {sorted(allowed | ({'n_samples'} if kind == 'vae' else set()))}"
+        )
+    if n_samples is not None and (int(n_samples) != n_samples or n_samples < 1):
+        raise ValueError(f"argument 'loss_kwargs'['n_samples'] is {n_samples!r}; expected int >= 1")
+    if loss_kwargs.get("objective") == "iwae" and n_samples is None:
+        raise ValueError("objective='iwae' needs loss_kwargs['n_samples'] = k (importance samples)")
+    return loss_kwargs, (None if n_samples is None else int(n_samples))
+
+
+def _beta(beta_schedule, epoch):
+    beta = float(beta_schedule(epoch))
+    if not (math.isfinite(beta) and beta >= 0):
+        raise ValueError(f"beta_schedule({epoch}) returned {beta!r}; expected a finite float >= 0")
+    return beta
+
+
+def _nonfinite_error(loss, epoch, batch, n_batches):
+    return FloatingPointError(
+        f"training diverged: the loss is {loss} at epoch {epoch + 1}, batch {batch + 1} of "
+        f"{n_batches}; try a smaller lr"
+    )
+
+
+def _progress_bar(epochs, progress, name):
+    from tqdm.auto import tqdm
+
+    return tqdm(range(epochs), desc=f"fit {name}", unit="epoch", disable=not progress, leave=True)
+
+
+def _postfix(history):
+    post = {"train_loss": f"{history['train_loss'][-1]:.3f}"}
+    if "test_loss" in history:
+        post["test_loss"] = f"{history['test_loss'][-1]:.3f}"
+    return post
+
+
+def fit(
+    model,
+    x_train,
+    x_test=None,
+    *,
+    epochs,
+    batch_size=128,
+    lr=1e-3,
+    optimizer="adam",
+    seed=0,
+    mode="agree",
+    progress=True,
+    corrupt=None,
+    beta_schedule=None,
+    loss_kwargs=None,
+):
+    """Train ``model`` by minibatch gradient descent; return the per-epoch history.
+
+    Parameters
+    ----------
+    model : VAE or Autoencoder
+        Trained in place.
+    x_train : ndarray, shape (n_train, x_dim)
+    x_test : ndarray, shape (n_test, x_dim), optional
+        Evaluated after every epoch.
+    epochs : int
+    batch_size : int, default 128
+        The last minibatch of an epoch may be smaller.
+    lr : float, default 1e-3
+    optimizer : {"adam", "sgd"}, default "adam"
+    seed : int, default 0
+        Seeds the one ``numpy.random.Generator`` behind batch order and noise (see module doc).
+    mode : {"agree", "fast"}, default "agree"
+        ``"agree"``: the model's dtype and noise from the generator, identical in both backends.
+        ``"fast"``: float32 (the model is converted), noise drawn natively.
+    progress : bool, default True
+        Show a tqdm bar over epochs with the current losses.
+    corrupt : callable, optional
+        ``corrupt(x_batch, rng) -> noisy batch``: the model sees the noisy batch and is scored
+        against the clean one (denoising autoencoder, Vincent et al. 2010; denoising VAE).
+    beta_schedule : callable, optional
+        ``beta_schedule(epoch) -> beta`` (epochs from 0), e.g. KL annealing (Bowman et al. 2016).
+    loss_kwargs : dict, optional
+        Passed to ``model.loss_and_grads`` (VAE: ``estimator``, ``baseline``, ``objective``), plus
+        ``n_samples``: the number of noise samples per example (``k`` for ``objective="iwae"``).
+
+    Returns
+    -------
+    dict of lists, one entry per epoch
+        ``epoch``; ``train_loss`` (mean training loss over the epoch's minibatches, nats per
+        example: the -ELBO-style objective for a VAE); with ``x_test``: ``test_loss`` (VAE: mean
+        -ELBO, analytic KL, one noise sample). A VAE adds ``train_rec``/``train_kl`` (and
+        ``test_rec``/``test_kl``): mean -log p(x|z) and KL; with a schedule, ``beta``.
+
+    Raises
+    ------
+    ValueError
+        Bad arguments or data (not 2-D, wrong x_dim, NaN, Bernoulli data outside [0, 1]).
+    FloatingPointError
+        If the loss becomes NaN or infinite; the message names the epoch and minibatch.
+    """
+    loss_kwargs, n_samples = _check_fit_args(
+        model, epochs, batch_size, mode, corrupt, beta_schedule, loss_kwargs
+    )
+    if mode == "fast":
+        model._to_dtype("float32")
+    is_vae = model.kind == "vae"
+    x_train = model._check_x(x_train, "x_train")
+    if x_test is not None:
+        x_test = model._check_x(x_test, "x_test")
+    opt = make_optimizer(optimizer, model.params, lr=lr)
+    rng = np.random.default_rng(seed)
+    n = x_train.shape[0]
+    n_batches = -(-n // batch_size)
+    history = {"epoch": [], "train_loss": []}
+    if is_vae:
+        history.update(train_rec=[], train_kl=[])
+    if x_test is not None:
+        history["test_loss"] = []
+        if is_vae:
+            history.update(test_rec=[], test_kl=[])
+    if beta_schedule is not None:
+        history["beta"] = []
+    draw_dtype = np.float32 if mode == "fast" else np.float64
+
+    def draw_eps(size, k=None):
+        shape = (size, model.z_dim) if k is None else (k, size, model.z_dim)
+        return rng.standard_normal(shape, dtype=draw_dtype).astype(model.dtype, copy=False)
+
+    bar = _progress_bar(epochs, progress, type(model).__name__)
+    # overflow shows up as a non-finite loss, reported below as a FloatingPointError that names
+    # the epoch and minibatch; NumPy's own RuntimeWarnings would only add noise before it
+    errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore")
+    try:
+        errstate.__enter__()
+        for epoch in bar:
+            if beta_schedule is not None:
+                model.beta = _beta(beta_schedule, epoch)
+                history["beta"].append(model.beta)
+            perm = rng.permutation(n)
+            total = rec_total = kl_total = 0.0
+            for b in range(n_batches):
+                xb = x_train[perm[b * batch_size : (b + 1) * batch_size]]
+                nb = xb.shape[0]
+                x_in, target = xb, None
+                if corrupt is not None:
+                    x_in = _as_data(corrupt(xb, rng), model.x_dim, model.dtype, "corrupt(x, rng)")
+                    target = xb
+                if is_vae:
+                    eps = draw_eps(nb, n_samples)
+                    loss, grads, terms = model._loss_and_grads(
+                        x_in, eps, x_target=target, **loss_kwargs
+                    )
+                    rec_total += float(terms["rec"]) * nb
+                    kl_total += float(terms["kl"]) * nb
+                else:
+                    loss, grads, _ = model._loss_and_grads(x_in, xb)
+                if not math.isfinite(loss):
+                    raise _nonfinite_error(loss, epoch, b, n_batches)
+                total += loss * nb
+                opt.step(grads)
+            history["epoch"].append(epoch + 1)
+            history["train_loss"].append(total / n)
+            if is_vae:
+                history["train_rec"].append(rec_total / n)
+                history["train_kl"].append(kl_total / n)
+            if x_test is not None:
+                if is_vae:
+                    t = model._elbo(x_test, draw_eps(x_test.shape[0]))
+                    history["test_loss"].append(-float(t.elbo.mean()))
+                    history["test_rec"].append(-float(t.log_px_given_z.mean()))
+                    history["test_kl"].append(float(t.kl.mean()))
+                else:
+                    history["test_loss"].append(float(model.loss(x_test).mean()))
+            bar.set_postfix(_postfix(history))
+    finally:
+        errstate.__exit__(None, None, None)
+        bar.close()
+    return history
