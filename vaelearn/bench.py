@@ -447,8 +447,9 @@ def register(subparsers) -> None:
     p.add_argument(
         "--threads",
         type=_threads,
-        default=None,
-        help="pin torch and BLAS to this many threads [default: leave as is]",
+        default=1,
+        help="pin torch and BLAS to this many threads [default: 1: NumPy and torch share this "
+        "process, and with more threads their pools compete and epochs swing several-fold]",
     )
     p.add_argument("--batch-size", type=_threads, default=128, help="[default: 128]")
     p.add_argument("--seed", type=int, default=0, help="[default: 0]")
