@@ -1,3 +1,262 @@
-"""Pictures for lessons 04-05: posteriors, ELBO gap, likelihood choice."""
+"""Pictures for lessons 04-05: posteriors and guides, the ELBO gap, the cost of exact inference,
+a Metropolis chain, ELBO ascent, the Gaussian decoder's sigma and training curves.
 
-__all__: list[str] = []
+Every function takes NumPy arrays (or :mod:`vaelearn.exact` objects), draws one small figure
+(within the size policy of :mod:`vaelearn.plotting._style`) and returns it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._style import figure
+
+__all__ = [
+    "posterior_and_guide",
+    "elbo_gap_bars",
+    "quadrature_cost_plot",
+    "mcmc_trace",
+    "elbo_ascent",
+    "sigma_nll_curve",
+    "elbo_curves",
+]
+
+def _figure(ncols: int = 1, width: float = 4.0, height: float = 3.0):
+    fig, axes = figure(1, ncols, width=width, height=height)
+    return fig, list(axes[0])
+
+
+def _normal_pdf(z, mean, var):
+    return np.exp(-0.5 * (z - mean) ** 2 / var) / math.sqrt(2 * math.pi * var)
+
+
+def posterior_and_guide(model, x: float, guides=(), z=None, width: float = 5.0):
+    """Prior ``p(z)``, likelihood ``p(x | z)`` (as a function of ``z``), posterior ``p(z | x)``
+    and Gaussian guides ``q`` of a :class:`vaelearn.exact.LinearGaussian`. Lesson 04.
+
+    Parameters
+    ----------
+    model : vaelearn.exact.LinearGaussian
+    x : float
+        The observation.
+    guides : sequence of (q_mean, q_var) or (q_mean, q_var, label)
+        Guides to draw dashed.
+    z : ndarray, optional
+        Grid of ``z`` values (default: 400 points over ``[-4, 4]`` around the data).
+    width : float
+        Figure width in inches (height 3).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if z is None:
+        z = np.linspace(min(-4.0, x - 3.0), max(4.0, x + 3.0), 400)
+    z = np.asarray(z, dtype=float)
+    fig, (ax,) = _figure(1, width, 3.0)
+    ax.plot(z, np.exp(model.log_prior(z)), label="prior $p(z)$", color="0.5")
+    ax.plot(z, np.exp(model.log_likelihood(x, z)), label=f"likelihood $p(x={x:g}\\mid z)$",
+            color="tab:green")
+    ax.plot(z, np.exp(model.log_posterior(z, x)), label="posterior $p(z\\mid x)$", color="tab:blue",
+            lw=2)
+    for i, g in enumerate(guides):
+        q_mean, q_var = g[0], g[1]
+        label = g[2] if len(g) > 2 else f"$q = N({q_mean:g}, {q_var:g})$"
+        ax.plot(z, _normal_pdf(z, q_mean, q_var), ls="--", label=label, color=f"C{3 + i}")
+    ax.set_xlabel("$z$")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def elbo_gap_bars(labels, elbos, log_evidence: float, width: float = 5.0):
+    """Stacked bars: each guide's ELBO plus its gap ``KL(q || p(z|x))`` reach ``log p(x)``.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        One label per guide.
+    elbos : array_like, shape (n_guides,)
+        ELBO of each guide (nats).
+    log_evidence : float
+        ``log p(x)`` (nats), drawn as a horizontal line.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    elbos = np.asarray(elbos, dtype=float)
+    if len(labels) != elbos.size:
+        raise ValueError(f"arguments 'labels' ({len(labels)}) and 'elbos' ({elbos.size}) differ")
+    gaps = log_evidence - elbos
+    fig, (ax,) = _figure(1, width, 3.0)
+    pos = np.arange(elbos.size)
+    ax.bar(pos, elbos, color="tab:blue", label="ELBO")
+    ax.bar(pos, gaps, bottom=elbos, color="tab:orange", label="gap = KL$(q\\|p(z|x))$")
+    ax.axhline(log_evidence, color="k", lw=1, ls=":", label="$\\log p(x)$")
+    ax.set_xticks(pos, labels, fontsize=7)
+    ax.set_ylabel("nats")
+    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def quadrature_cost_plot(rows, extrapolate_to: int = 20, width: float = 5.0):
+    """Evaluations needed by grid quadrature versus latent dimension ``d`` (log scale).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Output of :func:`vaelearn.exact.quadrature_cost` (keys ``d`` and ``n_evals``).
+    extrapolate_to : int
+        Continue the line ``n ** d`` (dotted) up to this dimension.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not rows:
+        raise ValueError("argument 'rows' is empty")
+    d = np.array([r["d"] for r in rows])
+    evals = np.array([r["n_evals"] for r in rows], dtype=float)
+    n = round(evals[0] ** (1.0 / d[0]))
+    fig, (ax,) = _figure(1, width, 3.0)
+    d_all = np.arange(1, extrapolate_to + 1)
+    ax.semilogy(d_all, float(n) ** d_all, ls=":", color="0.5", label=f"${n}^d$")
+    ax.semilogy(d, evals, "o", color="tab:blue", label="measured")
+    ax.set_xlabel("latent dimension $d$")
+    ax.set_ylabel("likelihood evaluations")
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def mcmc_trace(chain, rho, target_mean: float | None = None, width: float = 7.0):
+    """A Metropolis chain (left) and its autocorrelation ``rho_k`` (right). Lesson 04.
+
+    Parameters
+    ----------
+    chain : array_like, shape (n_steps,)
+    rho : array_like, shape (max_lag + 1,)
+        Output of :func:`vaelearn.exact.autocorrelation`.
+    target_mean : float, optional
+        Exact posterior mean, drawn as a line.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    chain, rho = np.asarray(chain, dtype=float), np.asarray(rho, dtype=float)
+    fig, (ax1, ax2) = _figure(2, width, 2.6)
+    ax1.plot(chain, lw=0.6, color="tab:blue")
+    if target_mean is not None:
+        ax1.axhline(target_mean, color="k", ls=":", lw=1)
+    ax1.set_xlabel("step")
+    ax1.set_ylabel("$z$")
+    ax2.bar(np.arange(rho.size), rho, color="tab:orange", width=0.8)
+    ax2.axhline(0, color="k", lw=0.5)
+    ax2.set_xlabel("lag $k$")
+    ax2.set_ylabel("autocorrelation $\\rho_k$")
+    fig.tight_layout()
+    return fig
+
+
+def elbo_ascent(history, log_evidence: float, posterior=None, width: float = 7.0):
+    """Gradient ascent of the ELBO: the ELBO per step (left), the guide's path (right).
+
+    Parameters
+    ----------
+    history : dict
+        Output of :func:`vaelearn.exact.fit_gaussian_q` (``q_mean``, ``q_logvar``, ``elbo``).
+    log_evidence : float
+        ``log p(x)``, the ceiling the ELBO climbs to.
+    posterior : (mean, var), optional
+        The exact posterior, marked with a star on the right.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    elbo = np.asarray(history["elbo"], dtype=float)
+    fig, (ax1, ax2) = _figure(2, width, 2.8)
+    ax1.plot(elbo, color="tab:blue", label="ELBO$(q_t)$")
+    ax1.axhline(log_evidence, color="k", ls=":", lw=1, label="$\\log p(x)$")
+    ax1.set_xlabel("gradient step $t$")
+    ax1.set_ylabel("nats")
+    ax1.legend(fontsize=7, frameon=False, loc="lower right")
+    m, lv = np.asarray(history["q_mean"]), np.asarray(history["q_logvar"])
+    ax2.plot(m, lv, ".-", ms=3, lw=0.8, color="tab:blue")
+    ax2.plot(m[0], lv[0], "o", color="tab:green", label="start")
+    if posterior is not None:
+        ax2.plot(posterior[0], math.log(posterior[1]), "*", ms=12, color="tab:red",
+                 label="exact posterior")
+    ax2.set_xlabel("mean of $q$")
+    ax2.set_ylabel("log-variance of $q$")
+    ax2.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def sigma_nll_curve(sigma2, nll, best_sigma2: float | None = None, width: float = 4.5):
+    """The Gaussian decoder's loss as a function of its variance ``sigma^2`` (log axis). Lesson 05.
+
+    Parameters
+    ----------
+    sigma2 : array_like, shape (n,)
+        Decoder variances tried.
+    nll : array_like, shape (n,)
+        Mean ``-log p(x | z)`` per example (nats) at each variance.
+    best_sigma2 : float, optional
+        The optimum (the MSE per dimension), marked with a vertical line.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    sigma2, nll = np.asarray(sigma2, dtype=float), np.asarray(nll, dtype=float)
+    fig, (ax,) = _figure(1, width, 3.0)
+    ax.semilogx(sigma2, nll, color="tab:blue")
+    if best_sigma2 is not None:
+        ax.axvline(best_sigma2, color="tab:red", ls=":", label="$\\sigma^2$ = MSE per dim")
+        ax.legend(fontsize=7, frameon=False)
+    ax.set_xlabel("decoder variance $\\sigma^2$")
+    ax.set_ylabel("$-\\log p(x\\mid z)$, nats")
+    fig.tight_layout()
+    return fig
+
+
+def elbo_curves(histories, baseline: float | None = None, width: float = 7.0):
+    """Train and test loss (``-ELBO``, nats per example) per epoch, one panel per model.
+
+    Parameters
+    ----------
+    histories : dict of str -> dict
+        Label -> a history returned by ``B.fit`` (keys ``train_loss`` and ``test_loss``).
+    baseline : float, optional
+        A reference loss drawn as a dotted line (e.g. the ``D ln 2`` Bernoulli baseline).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not histories:
+        raise ValueError("argument 'histories' is empty")
+    fig, axes = _figure(len(histories), width, 2.8)
+    for ax, (label, hist) in zip(axes, histories.items(), strict=True):
+        train = np.asarray(hist["train_loss"], dtype=float)
+        epochs = np.arange(1, train.size + 1)
+        ax.plot(epochs, train, label="train", color="tab:blue")
+        test = hist.get("test_loss")
+        if test is not None and len(test):
+            ax.plot(epochs, np.asarray(test, dtype=float), label="test", color="tab:orange")
+        if baseline is not None:
+            ax.axhline(baseline, color="0.5", ls=":", lw=1, label="baseline")
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("$-$ELBO, nats per example")
+        ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig

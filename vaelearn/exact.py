@@ -1,0 +1,754 @@
+"""A latent-variable model where everything is exact, and tools to check the VAE objective.
+
+Lesson 04 (variational inference and the ELBO) works with the linear-Gaussian model
+
+.. math::
+
+    z \\sim \\mathcal N(0, a), \\qquad x \\mid z \\sim \\mathcal N(z, s),
+
+(``a = prior_var``, ``s = noise_var``; the lesson uses ``a = s = 1``). Its evidence, posterior,
+ELBO and ELBO gap all have closed forms, so the identity
+``log p(x) = ELBO(q) + KL(q || p(z|x))`` can be checked to many digits, and each closed form is
+cross-checked by numerical quadrature (:mod:`scipy.integrate`). The module also measures what the
+alternatives cost: grid quadrature in ``d`` latent dimensions (``n**d`` evaluations) and a short
+Metropolis sampler with its autocorrelation and effective sample size.
+
+Lesson 05 (the VAE objective) uses the loss-convention helpers at the end: a Monte Carlo KL to
+``N(0, I)``, the Gaussian and Bernoulli negative log-likelihoods summed over dimensions, the
+optimal shared decoder variance, bits per dimension and the trivial ``D ln 2`` baseline.
+
+Everything here is NumPy float64; losses are in nats per example, summed over dimensions.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import integrate, optimize, special
+
+__all__ = [
+    "LinearGaussian",
+    "grid_log_evidence",
+    "quadrature_cost",
+    "MetropolisResult",
+    "metropolis",
+    "autocorrelation",
+    "effective_sample_size",
+    "fit_gaussian_q",
+    "monte_carlo_kl_std_normal",
+    "kl_std_normal",
+    "gaussian_nll",
+    "bernoulli_nll_with_logits",
+    "optimal_sigma2",
+    "nats_to_bits_per_dim",
+    "bits_per_dim_to_nats",
+    "bernoulli_baseline_nats",
+    "reduce_loss",
+]
+
+LOG_2PI = math.log(2.0 * math.pi)
+# Tolerances for scipy quad: integrands here are smooth and Gaussian-tailed.
+_QUAD = dict(epsabs=1e-13, epsrel=1e-12, limit=200)
+
+
+# --- input checks ---------------------------------------------------------------------------------
+
+
+def _finite(name: str, value) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"argument {name!r} contains NaN or infinite values")
+    return arr
+
+
+def _positive(name: str, value) -> np.ndarray:
+    arr = _finite(name, value)
+    if np.any(arr <= 0):
+        raise ValueError(f"argument {name!r} must be positive (a variance), got {value!r}")
+    return arr
+
+
+def _result(value: np.ndarray):
+    """Return a Python float for 0-d results, an array otherwise."""
+    value = np.asarray(value, dtype=np.float64)
+    return float(value) if value.ndim == 0 else value
+
+
+# --- the linear-Gaussian model --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinearGaussian:
+    """The model ``z ~ N(0, prior_var)``, ``x | z ~ N(z, noise_var)``: everything in closed form.
+
+    Evidence ``p(x) = N(x; 0, a + s)``; posterior ``p(z | x) = N(a x / (a + s), a s / (a + s))``
+    (for ``a = s = 1``: ``N(x/2, 1/2)``). Lesson 04 uses it to check the ELBO identity
+    ``log p(x) = ELBO(q) + KL(q || p(z|x))`` exactly. Methods broadcast over NumPy arrays and
+    return floats for scalar inputs. A Gaussian guide ``q = N(q_mean, q_var)`` is given by its
+    mean and variance (``fit_gaussian_q`` works with its log-variance).
+
+    Parameters
+    ----------
+    prior_var : float
+        Variance ``a`` of the prior ``p(z)``; must be positive.
+    noise_var : float
+        Variance ``s`` of the likelihood ``p(x | z)``; must be positive.
+    """
+
+    prior_var: float = 1.0
+    noise_var: float = 1.0
+
+    def __post_init__(self):
+        _positive("prior_var", self.prior_var)
+        _positive("noise_var", self.noise_var)
+
+    # densities ---------------------------------------------------------------------------------
+    def log_prior(self, z):
+        """``log p(z) = log N(z; 0, a)``, elementwise."""
+        z = _finite("z", z)
+        return _result(-0.5 * (LOG_2PI + math.log(self.prior_var) + z**2 / self.prior_var))
+
+    def log_likelihood(self, x, z):
+        """``log p(x | z) = log N(x; z, s)``, elementwise (broadcasting ``x`` against ``z``)."""
+        x, z = _finite("x", x), _finite("z", z)
+        return _result(-0.5 * (LOG_2PI + math.log(self.noise_var) + (x - z) ** 2 / self.noise_var))
+
+    def log_joint(self, x, z):
+        """``log p(x, z) = log p(x | z) + log p(z)``."""
+        return _result(np.asarray(self.log_likelihood(x, z)) + np.asarray(self.log_prior(z)))
+
+    def log_evidence(self, x):
+        """``log p(x) = log N(x; 0, a + s)``: the evidence in closed form.
+
+        For ``a = s = 1`` and ``x = 1`` it is -1.5155121 nats.
+        """
+        x = _finite("x", x)
+        v = self.prior_var + self.noise_var
+        return _result(-0.5 * (LOG_2PI + math.log(v) + x**2 / v))
+
+    def posterior(self, x):
+        """Mean and variance of ``p(z | x) = N(a x / (a + s), a s / (a + s))``.
+
+        Returns
+        -------
+        (mean, var)
+            ``mean`` has the shape of ``x``; ``var`` is a float (it does not depend on ``x``).
+        """
+        x = _finite("x", x)
+        a, s = self.prior_var, self.noise_var
+        return _result(a * x / (a + s)), a * s / (a + s)
+
+    def log_posterior(self, z, x):
+        """``log p(z | x)``, elementwise, from the closed-form posterior."""
+        z = _finite("z", z)
+        mean, var = self.posterior(x)
+        return _result(-0.5 * (LOG_2PI + math.log(var) + (z - mean) ** 2 / var))
+
+    def sample(self, n: int, rng: np.random.Generator):
+        """Draw ``n`` pairs ``(z, x)`` from the joint: ``z ~ p(z)``, then ``x ~ p(x | z)``."""
+        if int(n) != n or n < 1:
+            raise ValueError(f"argument 'n' must be a positive integer, got {n!r}")
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError("argument 'rng' must be a numpy.random.Generator")
+        z = rng.normal(0.0, math.sqrt(self.prior_var), size=int(n))
+        x = z + rng.normal(0.0, math.sqrt(self.noise_var), size=int(n))
+        return z, x
+
+    # the ELBO in closed form -------------------------------------------------------------------
+    def expected_log_likelihood(self, x, q_mean, q_var):
+        """``E_q[log p(x | z)] = -1/2 [ln(2 pi s) + ((x - m)^2 + v) / s]`` for ``q = N(m, v)``."""
+        x, m, v = _finite("x", x), _finite("q_mean", q_mean), _positive("q_var", q_var)
+        s = self.noise_var
+        return _result(-0.5 * (LOG_2PI + math.log(s) + ((x - m) ** 2 + v) / s))
+
+    def kl_to_prior(self, q_mean, q_var):
+        """``KL(q || p(z)) = 1/2 [(v + m^2) / a - 1 - ln(v / a)]`` for ``q = N(m, v)``."""
+        m, v = _finite("q_mean", q_mean), _positive("q_var", q_var)
+        a = self.prior_var
+        return _result(0.5 * ((v + m**2) / a - 1.0 - np.log(v / a)))
+
+    def elbo(self, x, q_mean, q_var):
+        """``ELBO(q) = E_q[log p(x | z)] - KL(q || p(z))`` in closed form for ``q = N(m, v)``.
+
+        Equal to ``E_q[log p(x, z) - log q(z)]``; for ``x = 1`` and ``q = N(0, 1)`` it is
+        -1.9189385 nats.
+        """
+        return _result(
+            np.asarray(self.expected_log_likelihood(x, q_mean, q_var))
+            - np.asarray(self.kl_to_prior(q_mean, q_var))
+        )
+
+    def kl_to_posterior(self, x, q_mean, q_var):
+        """``KL(q || p(z | x))`` in closed form: the gap ``log p(x) - ELBO(q)``, never negative.
+
+        ``KL(N(m, v) || N(mu, w)) = 1/2 [v / w + (m - mu)^2 / w - 1 + ln(w / v)]``.
+        """
+        m, v = _finite("q_mean", q_mean), _positive("q_var", q_var)
+        mu, w = self.posterior(x)
+        return _result(0.5 * (v / w + (m - mu) ** 2 / w - 1.0 + np.log(w / v)))
+
+    def elbo_grad(self, x, q_mean, q_logvar):
+        """Gradient of the ELBO with respect to ``q_mean`` and ``q_logvar`` (``v = exp(q_logvar)``).
+
+        ``dELBO/dm = (x - m) / s - m / a`` and
+        ``dELBO/d(log v) = 1/2 - v / (2 s) - v / (2 a)``.
+
+        Returns
+        -------
+        (d_mean, d_logvar)
+        """
+        x, m, lv = _finite("x", x), _finite("q_mean", q_mean), _finite("q_logvar", q_logvar)
+        a, s = self.prior_var, self.noise_var
+        v = np.exp(lv)
+        return _result((x - m) / s - m / a), _result(0.5 - v / (2 * s) - v / (2 * a))
+
+    # the same quantities by quadrature ---------------------------------------------------------
+    def _mode_quad(self, x: float) -> float:
+        # The peak of z -> log p(x, z), found numerically (no closed form used).
+        res = optimize.minimize_scalar(lambda z: -self.log_joint(x, z))
+        return float(res.x)
+
+    def log_evidence_quad(self, x: float) -> float:
+        """``log p(x) = log \\int p(x | z) p(z) dz`` by adaptive quadrature (scipy ``quad``).
+
+        The integrand is divided by its peak value ``p(x, z*)`` (``z*`` found numerically) so the
+        integral is of order one; the interval is the whole real line.
+        """
+        x = float(_finite("x", x))
+        peak = self._mode_quad(x)
+        shift = self.log_joint(x, peak)
+        val, _ = integrate.quad(
+            lambda z: math.exp(self.log_joint(x, z) - shift), -np.inf, np.inf, **_QUAD
+        )
+        return shift + math.log(val)
+
+    def posterior_moments_quad(self, x: float) -> tuple[float, float]:
+        """Mean and variance of ``p(z | x) = p(x, z) / p(x)`` by quadrature (Bayes' rule)."""
+        x = float(_finite("x", x))
+        log_px = self.log_evidence_quad(x)
+
+        def post(z):
+            return math.exp(self.log_joint(x, z) - log_px)
+
+        mean, _ = integrate.quad(lambda z: z * post(z), -np.inf, np.inf, **_QUAD)
+        var, _ = integrate.quad(lambda z: (z - mean) ** 2 * post(z), -np.inf, np.inf, **_QUAD)
+        return mean, var
+
+    def elbo_quad(self, x: float, q_mean: float, q_var: float) -> float:
+        """``ELBO(q) = \\int q(z) [log p(x, z) - log q(z)] dz`` by quadrature."""
+        x = float(_finite("x", x))
+        m, v = float(_finite("q_mean", q_mean)), float(_positive("q_var", q_var))
+
+        def integrand(z):
+            log_q = -0.5 * (LOG_2PI + math.log(v) + (z - m) ** 2 / v)
+            return math.exp(log_q) * (self.log_joint(x, z) - log_q)
+
+        val, _ = integrate.quad(integrand, -np.inf, np.inf, **_QUAD)
+        return val
+
+    def kl_to_posterior_quad(self, x: float, q_mean: float, q_var: float) -> float:
+        """``KL(q || p(z | x)) = \\int q log(q / p(z | x)) dz`` by quadrature, with the posterior
+        itself from quadrature (``p(x, z) / p(x)``): no closed form used."""
+        x = float(_finite("x", x))
+        m, v = float(_finite("q_mean", q_mean)), float(_positive("q_var", q_var))
+        log_px = self.log_evidence_quad(x)
+
+        def integrand(z):
+            log_q = -0.5 * (LOG_2PI + math.log(v) + (z - m) ** 2 / v)
+            return math.exp(log_q) * (log_q - (self.log_joint(x, z) - log_px))
+
+        val, _ = integrate.quad(integrand, -np.inf, np.inf, **_QUAD)
+        return val
+
+    # the model in d latent dimensions ----------------------------------------------------------
+    def log_evidence_nd(self, x) -> float:
+        """Exact ``log p(x)`` for ``d`` independent copies of the model (``x`` of shape ``(d,)``).
+
+        ``z ~ N(0, a I_d)``, ``x | z ~ N(z, s I_d)``: the log-evidence is the sum over coordinates.
+        """
+        x = _finite("x", x)
+        if x.ndim != 1:
+            raise ValueError(f"argument 'x' must have shape (d,), got {x.shape}")
+        return float(np.sum(np.asarray(self.log_evidence(x))))
+
+
+def grid_log_evidence(
+    model: LinearGaussian, x, points_per_dim: int = 8, chunk_size: int = 1 << 16
+) -> tuple[float, int]:
+    """Estimate ``log p(x) = log E_{p(z)}[p(x | z)]`` on a tensor-product grid in ``d`` dimensions.
+
+    The grid is the product of ``points_per_dim`` Gauss-Hermite nodes per latent coordinate
+    (exact for polynomials of degree ``< 2 * points_per_dim`` under the prior), so it holds
+    ``points_per_dim ** d`` points and costs that many likelihood evaluations. A decoder network
+    would be evaluated at every one of them. Lesson 04 measures how that count explodes with ``d``.
+
+    Parameters
+    ----------
+    model : LinearGaussian
+        The model, applied independently to each of the ``d`` coordinates.
+    x : array_like, shape (d,)
+        The observation.
+    points_per_dim : int
+        Quadrature nodes per latent dimension.
+    chunk_size : int
+        Grid points evaluated at once (bounds memory to ``chunk_size * d`` floats).
+
+    Returns
+    -------
+    (log_evidence, n_evals)
+        The estimate of ``log p(x)`` in nats and the number of likelihood evaluations.
+    """
+    if not isinstance(model, LinearGaussian):
+        raise ValueError("argument 'model' must be a LinearGaussian")
+    x = _finite("x", x)
+    if x.ndim != 1 or x.size < 1:
+        raise ValueError(f"argument 'x' must have shape (d,) with d >= 1, got {x.shape}")
+    if int(points_per_dim) != points_per_dim or points_per_dim < 1:
+        raise ValueError(
+            f"argument 'points_per_dim' must be a positive integer, got {points_per_dim!r}"
+        )
+    n, d = int(points_per_dim), x.size
+    nodes, weights = np.polynomial.hermite_e.hermegauss(n)  # weight exp(-t^2 / 2)
+    z_nodes = math.sqrt(model.prior_var) * nodes
+    log_w = np.log(weights) - 0.5 * LOG_2PI  # weights of E over N(0, 1), in logs
+    total = n**d
+    running = -np.inf
+    for start in range(0, total, chunk_size):
+        idx = np.unravel_index(np.arange(start, min(start + chunk_size, total)), (n,) * d)
+        idx = np.stack(idx, axis=1)  # (chunk, d)
+        z = z_nodes[idx]
+        log_terms = log_w[idx].sum(axis=1) + np.sum(
+            -0.5 * (LOG_2PI + math.log(model.noise_var) + (x - z) ** 2 / model.noise_var), axis=1
+        )
+        running = np.logaddexp(running, special.logsumexp(log_terms))
+    return float(running), total
+
+
+def quadrature_cost(
+    model: LinearGaussian,
+    dims,
+    points_per_dim: int = 8,
+    x_value: float = 1.0,
+) -> list[dict]:
+    """Run :func:`grid_log_evidence` for each latent dimension in ``dims`` and time it.
+
+    Parameters
+    ----------
+    model : LinearGaussian
+    dims : iterable of int
+        Latent dimensions ``d`` to try (keep ``points_per_dim ** d`` below ~10 million).
+    points_per_dim : int
+        Grid nodes per dimension.
+    x_value : float
+        Every coordinate of the observation ``x`` (shape ``(d,)``) equals this.
+
+    Returns
+    -------
+    list of dict
+        One record per ``d`` with keys ``d``, ``n_evals``, ``seconds`` (wall clock, machine
+        dependent: never compare it in a test), ``log_evidence`` (the grid estimate), ``exact``
+        and ``abs_error``.
+    """
+    rows = []
+    for d in dims:
+        if int(d) != d or d < 1:
+            raise ValueError(f"argument 'dims' must hold positive integers, got {d!r}")
+        x = np.full(int(d), float(x_value))
+        start = time.perf_counter()
+        estimate, n_evals = grid_log_evidence(model, x, points_per_dim)
+        seconds = time.perf_counter() - start
+        exact = model.log_evidence_nd(x)
+        rows.append(
+            dict(d=int(d), n_evals=n_evals, seconds=seconds, log_evidence=estimate, exact=exact,
+                 abs_error=abs(estimate - exact))
+        )
+    return rows
+
+
+# --- Markov chain Monte Carlo ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetropolisResult:
+    """Output of :func:`metropolis`.
+
+    Attributes
+    ----------
+    samples : ndarray, shape (n_steps, d)
+        The chain (after the starting point), one row per step.
+    accept_rate : float
+        Fraction of proposals accepted.
+    n_evals : int
+        Evaluations of the log-density (one per step, plus one for the start).
+    """
+
+    samples: np.ndarray
+    accept_rate: float
+    n_evals: int
+
+
+def metropolis(
+    log_density: Callable[[np.ndarray], float],
+    z0,
+    n_steps: int,
+    step_size: float,
+    rng: np.random.Generator,
+) -> MetropolisResult:
+    """Random-walk Metropolis sampler (Metropolis et al. 1953; Hastings 1970).
+
+    Propose ``z' = z + step_size * N(0, I)``; accept with probability
+    ``min(1, p(z') / p(z))``, computed from ``log_density`` (known up to a constant, so the
+    intractable evidence is never needed). Lesson 04 runs it on a posterior ``p(z | x)``.
+
+    Parameters
+    ----------
+    log_density : callable
+        ``log_density(z)`` for ``z`` of shape ``(d,)``, returning a float (an unnormalised log
+        density such as ``log p(x, z)``).
+    z0 : array_like, shape (d,) or scalar
+        Starting point.
+    n_steps : int
+        Number of steps (samples returned).
+    step_size : float
+        Standard deviation of the Gaussian proposal; positive.
+    rng : numpy.random.Generator
+        The one source of randomness.
+
+    Returns
+    -------
+    MetropolisResult
+    """
+    z = np.atleast_1d(_finite("z0", z0)).astype(np.float64)
+    if z.ndim != 1:
+        raise ValueError(f"argument 'z0' must be a scalar or have shape (d,), got {z.shape}")
+    if int(n_steps) != n_steps or n_steps < 1:
+        raise ValueError(f"argument 'n_steps' must be a positive integer, got {n_steps!r}")
+    _positive("step_size", step_size)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError("argument 'rng' must be a numpy.random.Generator")
+    n_steps = int(n_steps)
+    logp = float(log_density(z))
+    if not np.isfinite(logp):
+        raise ValueError(
+            "argument 'z0' has log_density -inf or NaN: start where the density is positive"
+        )
+    noise = rng.standard_normal((n_steps, z.size)) * float(step_size)
+    log_u = np.log(rng.uniform(size=n_steps))
+    samples = np.empty((n_steps, z.size))
+    accepted = 0
+    for t in range(n_steps):
+        proposal = z + noise[t]
+        logp_new = float(log_density(proposal))
+        if log_u[t] < logp_new - logp:
+            z, logp = proposal, logp_new
+            accepted += 1
+        samples[t] = z
+    return MetropolisResult(samples=samples, accept_rate=accepted / n_steps, n_evals=n_steps + 1)
+
+
+def autocorrelation(chain, max_lag: int | None = None) -> np.ndarray:
+    """Sample autocorrelation ``rho_k`` of a 1-D chain for lags ``k = 0 .. max_lag``.
+
+    ``rho_k = sum_t (z_t - zbar)(z_{t+k} - zbar) / sum_t (z_t - zbar)^2`` (computed with an FFT);
+    ``rho_0 = 1``.
+
+    Parameters
+    ----------
+    chain : array_like, shape (n,)
+    max_lag : int, optional
+        Largest lag (default ``n - 1``).
+
+    Returns
+    -------
+    ndarray, shape (max_lag + 1,)
+    """
+    x = _finite("chain", chain)
+    if x.ndim != 1 or x.size < 2:
+        raise ValueError(f"argument 'chain' must have shape (n,) with n >= 2, got {x.shape}")
+    n = x.size
+    max_lag = n - 1 if max_lag is None else int(max_lag)
+    if not 0 <= max_lag < n:
+        raise ValueError(f"argument 'max_lag' must be in [0, {n - 1}], got {max_lag}")
+    x = x - x.mean()
+    denom = float(np.dot(x, x))
+    if denom == 0:
+        raise ValueError("argument 'chain' is constant: its autocorrelation is undefined")
+    size = 1 << (2 * n - 1).bit_length()
+    f = np.fft.rfft(x, size)
+    acov = np.fft.irfft(f * np.conj(f), size)[: max_lag + 1]
+    return acov / denom
+
+
+def effective_sample_size(chain) -> float:
+    """Effective sample size ``n / (1 + 2 sum_k rho_k)`` of a 1-D chain.
+
+    The sum runs over Geyer's initial positive sequence: pairs ``rho_{2m} + rho_{2m+1}`` are
+    added while they are positive (Geyer 1992), which stops before the noisy tail. For
+    independent draws this is about ``n``; for an AR(1) chain with coefficient ``phi`` it is
+    about ``n (1 - phi) / (1 + phi)``.
+
+    Parameters
+    ----------
+    chain : array_like, shape (n,)
+
+    Returns
+    -------
+    float
+    """
+    rho = autocorrelation(chain)
+    n = rho.size
+    total = -1.0  # 1 + 2 sum_{k>=1} rho_k  ==  -1 + 2 sum_{k>=0} rho_k
+    for m in range(0, n - 1, 2):
+        pair = rho[m] + rho[m + 1]
+        if pair <= 0:
+            break
+        total += 2.0 * pair
+    return float(n / max(total, 1e-12))
+
+
+# --- variational inference by gradient ascent -----------------------------------------------------
+
+
+def fit_gaussian_q(
+    model: LinearGaussian,
+    x: float,
+    q_mean: float = 0.0,
+    q_logvar: float = 0.0,
+    lr: float = 0.1,
+    steps: int = 100,
+) -> dict[str, np.ndarray]:
+    """Maximise ``ELBO(q)`` over a Gaussian guide ``q = N(m, exp(log v))`` by gradient ascent.
+
+    Each step is ``(m, log v) += lr * grad ELBO`` with the exact gradient
+    :meth:`LinearGaussian.elbo_grad`. The maximiser is the exact posterior (the gap
+    ``KL(q || p(z|x))`` reaches zero), so the ELBO climbs to ``log p(x)``. Lesson 04.
+
+    Parameters
+    ----------
+    model : LinearGaussian
+    x : float
+        The observation.
+    q_mean, q_logvar : float
+        Starting guide.
+    lr : float
+        Step size (positive).
+    steps : int
+        Number of gradient steps.
+
+    Returns
+    -------
+    dict
+        ``"q_mean"``, ``"q_logvar"``, ``"elbo"``: arrays of shape ``(steps + 1,)`` (start included).
+    """
+    if not isinstance(model, LinearGaussian):
+        raise ValueError("argument 'model' must be a LinearGaussian")
+    x = float(_finite("x", x))
+    m, lv = float(_finite("q_mean", q_mean)), float(_finite("q_logvar", q_logvar))
+    _positive("lr", lr)
+    if int(steps) != steps or steps < 0:
+        raise ValueError(f"argument 'steps' must be a non-negative integer, got {steps!r}")
+    means, logvars, elbos = [m], [lv], [model.elbo(x, m, math.exp(lv))]
+    for _ in range(int(steps)):
+        dm, dlv = model.elbo_grad(x, m, lv)
+        m, lv = m + lr * dm, lv + lr * dlv
+        means.append(m)
+        logvars.append(lv)
+        elbos.append(model.elbo(x, m, math.exp(lv)))
+    return {"q_mean": np.array(means), "q_logvar": np.array(logvars), "elbo": np.array(elbos)}
+
+
+# --- lesson 05: the VAE objective and its units ---------------------------------------------------
+
+
+def _two_d(name: str, value) -> np.ndarray:
+    arr = _finite(name, value)
+    if arr.ndim != 2:
+        raise ValueError(f"argument {name!r} must have shape (batch_size, dim), got {arr.shape}")
+    return arr
+
+
+def kl_std_normal(z_mean, z_logvar) -> np.ndarray:
+    """``KL(N(mu, diag sigma^2) || N(0, I)) = -1/2 sum_j (1 + log sigma_j^2 - mu_j^2 - sigma_j^2)``.
+
+    A plain NumPy oracle for lesson 05 (the backends' ``kl_normal_std_normal`` is the one models
+    use).
+
+    Parameters
+    ----------
+    z_mean, z_logvar : array_like, shape (batch_size, z_dim)
+
+    Returns
+    -------
+    ndarray, shape (batch_size,)
+        Nats per example, summed over latent dimensions.
+    """
+    mu, lv = _two_d("z_mean", z_mean), _two_d("z_logvar", z_logvar)
+    if mu.shape != lv.shape:
+        raise ValueError(f"arguments 'z_mean' {mu.shape} and 'z_logvar' {lv.shape} differ in shape")
+    return -0.5 * np.sum(1.0 + lv - mu**2 - np.exp(lv), axis=1)
+
+
+def monte_carlo_kl_std_normal(z_mean, z_logvar, eps) -> tuple[np.ndarray, np.ndarray]:
+    """Monte Carlo estimate of ``KL(q || N(0, I))`` with ``q = N(mu, diag sigma^2)``.
+
+    ``KL ~= 1/L sum_l [log q(z_l) - log p(z_l)]`` with ``z_l = mu + sigma * eps_l``. Lesson 05
+    checks the closed form against it.
+
+    Parameters
+    ----------
+    z_mean, z_logvar : array_like, shape (batch_size, z_dim)
+    eps : array_like, shape (L, batch_size, z_dim)
+        Standard normal noise, one slice per sample.
+
+    Returns
+    -------
+    (estimate, std_error)
+        Each of shape ``(batch_size,)``, in nats. ``std_error`` is the sample standard deviation
+        of the ``L`` terms divided by ``sqrt(L)``.
+    """
+    mu, lv = _two_d("z_mean", z_mean), _two_d("z_logvar", z_logvar)
+    eps = _finite("eps", eps)
+    if mu.shape != lv.shape:
+        raise ValueError(f"arguments 'z_mean' {mu.shape} and 'z_logvar' {lv.shape} differ in shape")
+    if eps.ndim != 3 or eps.shape[1:] != mu.shape or eps.shape[0] < 2:
+        raise ValueError(
+            f"argument 'eps' must have shape (L, batch_size, z_dim) = (L >= 2, *{mu.shape}), "
+            f"got {eps.shape}"
+        )
+    z = mu + np.exp(0.5 * lv) * eps
+    log_q = -0.5 * np.sum(LOG_2PI + lv + eps**2, axis=2)  # (z - mu)^2 / sigma^2 = eps^2
+    log_p = -0.5 * np.sum(LOG_2PI + z**2, axis=2)
+    terms = log_q - log_p  # (L, batch_size)
+    L = terms.shape[0]
+    return terms.mean(axis=0), terms.std(axis=0, ddof=1) / math.sqrt(L)
+
+
+def gaussian_nll(x, x_mean, sigma2) -> np.ndarray:
+    """``-log N(x; mean, sigma^2 I) = ||x - mean||^2 / (2 sigma^2) + D/2 ln(2 pi sigma^2)``.
+
+    The Gaussian decoder's reconstruction loss: squared error scaled by ``1 / (2 sigma^2)`` plus a
+    constant that matters as soon as ``sigma`` is learned or losses are compared. Lesson 05.
+
+    Parameters
+    ----------
+    x, x_mean : array_like, shape (batch_size, x_dim)
+    sigma2 : float or array_like broadcastable to ``x``
+        Decoder variance; positive.
+
+    Returns
+    -------
+    ndarray, shape (batch_size,)
+        Nats per example, summed over the ``x_dim`` dimensions.
+    """
+    x, mean = _two_d("x", x), _two_d("x_mean", x_mean)
+    if x.shape != mean.shape:
+        raise ValueError(f"arguments 'x' {x.shape} and 'x_mean' {mean.shape} differ in shape")
+    s2 = np.broadcast_to(_positive("sigma2", sigma2), x.shape)
+    return np.sum((x - mean) ** 2 / (2 * s2) + 0.5 * (LOG_2PI + np.log(s2)), axis=1)
+
+
+def bernoulli_nll_with_logits(x, x_logits) -> np.ndarray:
+    """``-log Bernoulli(x; sigmoid(l)) = sum_j softplus(l_j) - x_j l_j``: binary cross-entropy.
+
+    Computed from the logits ``l`` (never from probabilities, which round to 0 or 1), valid for
+    ``x`` in ``[0, 1]`` (grey levels are the continuous relaxation). Lesson 05.
+
+    Parameters
+    ----------
+    x : array_like, shape (batch_size, x_dim), values in [0, 1]
+    x_logits : array_like, shape (batch_size, x_dim)
+
+    Returns
+    -------
+    ndarray, shape (batch_size,)
+        Nats per example, summed over the ``x_dim`` dimensions.
+    """
+    x, logits = _two_d("x", x), _two_d("x_logits", x_logits)
+    if x.shape != logits.shape:
+        raise ValueError(f"arguments 'x' {x.shape} and 'x_logits' {logits.shape} differ in shape")
+    if np.any((x < 0) | (x > 1)):
+        raise ValueError("argument 'x' must lie in [0, 1] for a Bernoulli likelihood")
+    return np.sum(np.logaddexp(0.0, logits) - x * logits, axis=1)
+
+
+def optimal_sigma2(x, x_mean) -> float:
+    """The shared decoder variance maximising the Gaussian likelihood: the MSE per dimension.
+
+    ``argmin_{sigma^2} sum_n gaussian_nll(x_n, mean_n, sigma^2)
+    = 1/(N D) sum_{n,j} (x_nj - mean_nj)^2``. Lesson 05.
+
+    Parameters
+    ----------
+    x, x_mean : array_like, shape (batch_size, x_dim)
+
+    Returns
+    -------
+    float
+    """
+    x, mean = _two_d("x", x), _two_d("x_mean", x_mean)
+    if x.shape != mean.shape:
+        raise ValueError(f"arguments 'x' {x.shape} and 'x_mean' {mean.shape} differ in shape")
+    mse = float(np.mean((x - mean) ** 2))
+    if mse == 0:
+        raise ValueError("arguments 'x' and 'x_mean' are equal: the optimal sigma^2 would be 0")
+    return mse
+
+
+def nats_to_bits_per_dim(nats, x_dim: int):
+    """``bits/dim = nats / (x_dim * ln 2)``: a loss per example in nats to bits per dimension."""
+    if int(x_dim) != x_dim or x_dim < 1:
+        raise ValueError(f"argument 'x_dim' must be a positive integer, got {x_dim!r}")
+    return _result(_finite("nats", nats) / (x_dim * math.log(2.0)))
+
+
+def bits_per_dim_to_nats(bits_per_dim, x_dim: int):
+    """``nats = bits/dim * x_dim * ln 2``: the inverse of :func:`nats_to_bits_per_dim`."""
+    if int(x_dim) != x_dim or x_dim < 1:
+        raise ValueError(f"argument 'x_dim' must be a positive integer, got {x_dim!r}")
+    return _result(_finite("bits_per_dim", bits_per_dim) * x_dim * math.log(2.0))
+
+
+def bernoulli_baseline_nats(x_dim: int) -> float:
+    """``D ln 2``: the loss of the trivial model ``p(x_j = 1) = 1/2`` in every dimension.
+
+    Any image costs exactly this many nats (1 bit per dimension), whatever its pixels: 44.36 nats
+    for 8x8 digits, 543.43 for MNIST. A trained model must beat it. Lesson 05.
+    """
+    if int(x_dim) != x_dim or x_dim < 1:
+        raise ValueError(f"argument 'x_dim' must be a positive integer, got {x_dim!r}")
+    return x_dim * math.log(2.0)
+
+
+_DIMS = ("sum", "mean")
+_BATCH = ("mean", "sum")
+
+
+def reduce_loss(per_dim_loss, dims: str = "sum", batch: str = "mean") -> float:
+    """Reduce a ``(batch_size, x_dim)`` array of per-dimension losses to one number.
+
+    vaelearn's convention is ``dims="sum", batch="mean"``: nats per example, summed over
+    dimensions. ``dims="mean"`` divides the reconstruction term by ``x_dim`` (and silently
+    re-weights it against the KL, like a ``beta = x_dim``); ``batch="sum"`` makes the number grow
+    with the batch size. Lesson 05 tabulates all four.
+
+    Parameters
+    ----------
+    per_dim_loss : array_like, shape (batch_size, x_dim)
+    dims : {"sum", "mean"}
+    batch : {"mean", "sum"}
+
+    Returns
+    -------
+    float
+    """
+    loss = _two_d("per_dim_loss", per_dim_loss)
+    if dims not in _DIMS:
+        raise ValueError(f"argument 'dims' must be one of {_DIMS}, got {dims!r}")
+    if batch not in _BATCH:
+        raise ValueError(f"argument 'batch' must be one of {_BATCH}, got {batch!r}")
+    per_example = loss.sum(axis=1) if dims == "sum" else loss.mean(axis=1)
+    return float(per_example.mean() if batch == "mean" else per_example.sum())
