@@ -60,7 +60,10 @@ def _to_tensors(*arrays, dtype=None, device=None):
         if isinstance(a, torch.Tensor):
             out.append(a.to(device=device, dtype=dtype))
         else:
-            out.append(torch.as_tensor(np.asarray(a), dtype=dtype, device=device))
+            a = np.asarray(a)
+            if not a.flags.writeable:  # e.g. np.broadcast_to: torch warns on read-only memory
+                a = a.copy()
+            out.append(torch.as_tensor(a, dtype=dtype, device=device))
     return out, tensor_in
 
 
