@@ -1,3 +1,197 @@
-"""Information theory on this backend's arrays: entropy, cross-entropy, KL, Gaussians. Lesson 01."""
+"""Information theory on this backend's arrays: entropy, cross-entropy, KL, Gaussians. Lesson 01.
 
-__all__: list[str] = []
+The same names and signatures as :mod:`vaelearn.numpy.info` (whose reference implementations
+live in :mod:`vaelearn.info`), written with torch operations. NumPy arrays in give NumPy arrays
+out (computed in float64 on :func:`vaelearn.torch.get_device`); torch tensors in give tensors
+out, keeping the autograd graph. Validation is the same (``ValueError`` naming the argument);
+for float32 tensors a distribution may sum to 1 within ``1e-5`` instead of ``1e-9``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..info import SUM_TOL
+from ._device import get_device
+
+__all__ = ["entropy", "cross_entropy", "kl_divergence", "gaussian_entropy", "kl_normal"]
+
+_SUM_TOL_LOW_PRECISION = 1e-5
+
+
+def _to_tensors(args: dict):
+    """Convert named inputs to tensors on one device and dtype; return (tensors, tensor_in)."""
+    tensor_in = any(isinstance(a, torch.Tensor) for a in args.values())
+    ref = next((a for a in args.values() if isinstance(a, torch.Tensor)), None)
+    device = ref.device if ref is not None else get_device()
+    floats = [
+        a.dtype for a in args.values() if isinstance(a, torch.Tensor) and a.is_floating_point()
+    ]
+    dtype = floats[0] if floats else torch.float64
+    out = {}
+    for name, a in args.items():
+        if isinstance(a, torch.Tensor):
+            out[name] = a.to(device=device, dtype=dtype)
+            continue
+        try:
+            arr = np.asarray(a, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"argument '{name}' must be an array of real numbers ({exc})"
+            ) from None
+        out[name] = torch.as_tensor(arr, dtype=dtype, device=device)
+    for name, t in out.items():
+        if torch.isnan(t).any().item():
+            raise ValueError(f"argument '{name}' contains NaN")
+    return out, tensor_in
+
+
+def _out(t, tensor_in):
+    return t if tensor_in else t.detach().cpu().numpy()
+
+
+def _log_base(base) -> float:
+    if base is None:
+        return 1.0
+    try:
+        b = float(base)
+    except (TypeError, ValueError):
+        raise ValueError(f"argument 'base' must be a number > 0 and != 1; got {base!r}") from None
+    if not (math.isfinite(b) and b > 0 and b != 1):
+        raise ValueError(f"argument 'base' must be a finite number > 0 and != 1; got {base!r}")
+    return math.log(b)
+
+
+def _check_distribution(t: torch.Tensor, name: str) -> None:
+    if t.dim() == 0 or t.shape[-1] == 0:
+        raise ValueError(
+            f"argument '{name}' must have the outcomes on a non-empty last axis; "
+            f"got shape {tuple(t.shape)}"
+        )
+    with torch.no_grad():
+        if torch.isinf(t).any().item():
+            raise ValueError(f"argument '{name}' contains inf")
+        if (t < 0).any().item():
+            raise ValueError(
+                f"argument '{name}' has negative entries (smallest {t.min().item():.3g}); "
+                "probabilities must be >= 0"
+            )
+        tol = SUM_TOL if t.dtype == torch.float64 else _SUM_TOL_LOW_PRECISION
+        sums = t.sum(dim=-1)
+        err = (sums - 1.0).abs()
+        if (err > tol).any().item():
+            worst = sums.reshape(-1)[int(err.reshape(-1).argmax())].item()
+            raise ValueError(
+                f"argument '{name}' is not a distribution: its last axis must sum to 1 within "
+                f"{tol:g}, but a row sums to {worst:.12g}"
+            )
+
+
+def _check_pair(p: torch.Tensor, q: torch.Tensor) -> None:
+    if p.shape[-1] != q.shape[-1]:
+        raise ValueError(
+            f"arguments 'p' and 'q' must have the same number of outcomes (last axis); "
+            f"got shapes {tuple(p.shape)} and {tuple(q.shape)}"
+        )
+    try:
+        torch.broadcast_shapes(p.shape, q.shape)
+    except RuntimeError:
+        raise ValueError(
+            f"arguments 'p' and 'q' have shapes {tuple(p.shape)} and {tuple(q.shape)}, "
+            "which do not broadcast"
+        ) from None
+
+
+def _check_variance(t: torch.Tensor, name: str) -> None:
+    with torch.no_grad():
+        if not (t > 0).all().item():
+            raise ValueError(
+                f"argument '{name}' must be a variance > 0; smallest value is {t.min().item():.3g}"
+            )
+        if torch.isinf(t).any().item():
+            raise ValueError(f"argument '{name}' contains inf")
+
+
+def _plogq(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """``p * log q`` with 0 where ``p = 0`` (whatever q), ``-inf`` where ``p > 0 = q``."""
+    pos = p > 0
+    safe_q = torch.where(pos, q, torch.ones_like(q))
+    return torch.where(pos, p * torch.log(safe_q), torch.zeros_like(p * safe_q))
+
+
+def entropy(p, base=None):
+    r"""Entropy :math:`H(p) = -\sum_i p_i \log p_i`, with :math:`0 \log 0 = 0`. Lesson 01.
+
+    See :func:`vaelearn.info.entropy`. ``p`` has shape ``(..., n_outcomes)``; returns ``(...)``.
+    """
+    lb = _log_base(base)
+    t, tin = _to_tensors({"p": p})
+    _check_distribution(t["p"], "p")
+    return _out(-_plogq(t["p"], t["p"]).sum(dim=-1) / lb + 0.0, tin)
+
+
+def cross_entropy(p, q, base=None):
+    r"""Cross-entropy :math:`H(p, q) = -\sum_i p_i \log q_i`. Lesson 01.
+
+    See :func:`vaelearn.info.cross_entropy`. ``inf`` where ``p_i > 0 = q_i``.
+    """
+    lb = _log_base(base)
+    t, tin = _to_tensors({"p": p, "q": q})
+    _check_distribution(t["p"], "p")
+    _check_distribution(t["q"], "q")
+    _check_pair(t["p"], t["q"])
+    p, q = torch.broadcast_tensors(t["p"], t["q"])
+    return _out(-_plogq(p, q).sum(dim=-1) / lb, tin)
+
+
+def kl_divergence(p, q, base=None):
+    r"""KL divergence :math:`D_{KL}(p \| q) = \sum_i p_i \log (p_i / q_i)`. Lesson 01.
+
+    See :func:`vaelearn.info.kl_divergence`. ``inf`` where ``p_i > 0 = q_i``.
+    """
+    lb = _log_base(base)
+    t, tin = _to_tensors({"p": p, "q": q})
+    _check_distribution(t["p"], "p")
+    _check_distribution(t["q"], "q")
+    _check_pair(t["p"], t["q"])
+    p, q = torch.broadcast_tensors(t["p"], t["q"])
+    return _out((_plogq(p, p) - _plogq(p, q)).sum(dim=-1) / lb, tin)
+
+
+def gaussian_entropy(var, base=None):
+    r"""Differential entropy of :math:`N(\mu, \sigma^2)`: :math:`\tfrac12 \log(2\pi e \sigma^2)`.
+
+    Elementwise. See :func:`vaelearn.info.gaussian_entropy`. Lesson 01.
+    """
+    lb = _log_base(base)
+    t, tin = _to_tensors({"var": var})
+    _check_variance(t["var"], "var")
+    return _out(0.5 * torch.log(2.0 * math.pi * math.e * t["var"]) / lb, tin)
+
+
+def kl_normal(mu_q, var_q, mu_p=0.0, var_p=1.0):
+    r"""KL between univariate Gaussians, elementwise, in nats. Lesson 01.
+
+    .. math::
+        D_{KL}(N(\mu_q, \sigma_q^2) \| N(\mu_p, \sigma_p^2)) = \tfrac12 \left[
+        \log\frac{\sigma_p^2}{\sigma_q^2} + \frac{\sigma_q^2 + (\mu_q - \mu_p)^2}{\sigma_p^2}
+        - 1 \right]
+
+    See :func:`vaelearn.info.kl_normal`.
+    """
+    t, tin = _to_tensors({"mu_q": mu_q, "var_q": var_q, "mu_p": mu_p, "var_p": var_p})
+    for name in ("var_q", "var_p"):
+        _check_variance(t[name], name)
+    for name in ("mu_q", "mu_p"):
+        if torch.isinf(t[name]).any().item():
+            raise ValueError(f"argument '{name}' contains inf")
+    try:
+        torch.broadcast_shapes(*(v.shape for v in t.values()))
+    except RuntimeError:
+        shapes = ", ".join(f"{k}{tuple(v.shape)}" for k, v in t.items())
+        raise ValueError(f"arguments do not broadcast: {shapes}") from None
+    mq, vq, mp, vp = t["mu_q"], t["var_q"], t["mu_p"], t["var_p"]
+    return _out(0.5 * (torch.log(vp / vq) + (vq + (mq - mp) ** 2) / vp - 1.0), tin)

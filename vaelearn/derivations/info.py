@@ -1,0 +1,219 @@
+"""Derivations for lesson 01 (entropy, cross-entropy, KL), each checked step by step.
+
+Every function returns an unverified :class:`vaelearn.derive.Derivation`; call ``.verify()``
+(``tests/test_derive.py`` does, for each one). In a notebook,
+``bernoulli_entropy_maximum().verify()`` renders the checked steps.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.stats import Expectation, Normal
+
+from ..derive import Derivation
+
+__all__ = [
+    "bernoulli_entropy_maximum",
+    "gibbs_inequality",
+    "kl_gaussians",
+    "normal_pdf",
+    "optimal_code_lengths",
+]
+
+
+def normal_pdf(x, mean, std):
+    """The univariate normal density ``N(x; mean, std**2)`` as a sympy expression."""
+    return sp.exp(-((x - mean) ** 2) / (2 * std**2)) / sp.sqrt(2 * sp.pi * std**2)
+
+
+def bernoulli_entropy_maximum() -> Derivation:
+    """The entropy of a Bernoulli(p) variable is largest at p = 1/2, where it is log 2 (1 bit).
+
+    ``H(p) = -p log p - (1 - p) log(1 - p)``; ``H'(p) = log(1 - p) - log p`` vanishes only at
+    ``p = 1/2`` on ``(0, 1)`` and ``H''(1/2) = -4 < 0``.
+    """
+    p = sp.Symbol("p", positive=True)
+    H = sp.Function("H")
+    half = sp.Rational(1, 2)
+    d = Derivation(
+        "The entropy of a coin is largest for a fair coin",
+        assumptions=["0 < p < 1 is the probability of heads", "natural logarithms (nats)"],
+    )
+    d.step(
+        "The entropy of a coin that shows heads with probability p.",
+        sp.Eq(H(p), -p * sp.log(p) - (1 - p) * sp.log(1 - p)),
+        rule="definition",
+    )
+    d.step(
+        "Differentiate with respect to p (the +1 and -1 from the product rule cancel).",
+        sp.Eq(sp.Derivative(H(p), p), sp.log(1 - p) - sp.log(p)),
+        rule="diff",
+        wrt=p,
+    )
+    d.step(
+        "The derivative vanishes only where 1 - p = p, and H''(1/2) = -4 < 0: the only "
+        "stationary point in (0, 1) is the maximum.",
+        sp.Eq(H(half), sp.log(2)),
+        rule="maximum",
+        wrt=p,
+        at=half,
+        domain=sp.Interval.open(0, 1),
+        ref=1,
+    )
+    d.step(
+        "In bits (divide by log 2), a fair coin carries exactly one bit.",
+        sp.Eq(H(half) / sp.log(2), 1),
+    )
+    return d
+
+
+def kl_gaussians() -> Derivation:
+    """KL(N(mu_q, sigma_q^2) || N(mu_p, sigma_p^2)) in closed form, from the integral.
+
+    Result: ``1/2 [log(sigma_p^2 / sigma_q^2) + (sigma_q^2 + (mu_q - mu_p)^2) / sigma_p^2 - 1]``.
+    The expectations over ``X ~ q`` are ``sympy.stats`` objects, so the checker evaluates them
+    (as integrals) rather than assuming them.
+    """
+    mu_q, mu_p = sp.symbols("mu_q mu_p", real=True)
+    sigma_q, sigma_p = sp.symbols("sigma_q sigma_p", positive=True)
+    X = Normal("X", mu_q, sigma_q)  # X ~ q
+    KL = sp.Symbol(r"D_{\mathrm{KL}}(q \| p)")
+    half = sp.Rational(1, 2)
+    d = Derivation(
+        "KL divergence between two univariate Gaussians",
+        assumptions=["q = N(mu_q, sigma_q^2), p = N(mu_p, sigma_p^2)", "sigma_q, sigma_p > 0"],
+    )
+    d.step(
+        "KL is the integral of q(x) log(q(x) / p(x)): the expected log-ratio of the densities "
+        "for X drawn from q.",
+        sp.Eq(KL, Expectation(sp.log(normal_pdf(X, mu_q, sigma_q) / normal_pdf(X, mu_p, sigma_p)))),
+        rule="definition",
+    )
+    d.step(
+        "The log of a ratio of Gaussians: the normalisers give log(sigma_p / sigma_q), the "
+        "exponents give two quadratics.",
+        sp.Eq(
+            KL,
+            Expectation(
+                sp.log(sigma_p / sigma_q)
+                - (X - mu_q) ** 2 / (2 * sigma_q**2)
+                + (X - mu_p) ** 2 / (2 * sigma_p**2)
+            ),
+        ),
+    )
+    d.step(
+        "Expectation is linear: split it into a constant and two expected squares.",
+        sp.Eq(
+            KL,
+            sp.log(sigma_p / sigma_q)
+            - Expectation((X - mu_q) ** 2) / (2 * sigma_q**2)
+            + Expectation((X - mu_p) ** 2) / (2 * sigma_p**2),
+        ),
+    )
+    d.step(
+        "The variance of X is sigma_q^2, and its second moment about mu_p is "
+        "sigma_q^2 + (mu_q - mu_p)^2.",
+        sp.Eq(
+            KL,
+            sp.log(sigma_p / sigma_q) - half + (sigma_q**2 + (mu_q - mu_p) ** 2) / (2 * sigma_p**2),
+        ),
+    )
+    d.step(
+        "Written with variances, the form vaelearn.info.kl_normal computes.",
+        sp.Eq(
+            KL,
+            half
+            * (
+                sp.log(sigma_p**2 / sigma_q**2) + (sigma_q**2 + (mu_q - mu_p) ** 2) / sigma_p**2 - 1
+            ),
+        ),
+    )
+    return d
+
+
+def gibbs_inequality() -> Derivation:
+    """Gibbs' inequality KL(p || q) >= 0 from log t <= t - 1.
+
+    Distributions over ``n`` outcomes with positive probabilities (terms with ``p_i = 0``
+    contribute 0 and can be dropped; if some ``q_i = 0`` with ``p_i > 0`` the KL is infinite).
+    """
+    i = sp.Symbol("i", integer=True, positive=True)
+    n = sp.Symbol("n", integer=True, positive=True)
+    p = sp.IndexedBase("p", positive=True)
+    q = sp.IndexedBase("q", positive=True)
+    t = sp.Symbol("t", positive=True)
+    KL = sp.Symbol(r"D_{\mathrm{KL}}(p \| q)")
+    S = (i, 1, n)
+    d = Derivation(
+        "Gibbs' inequality: KL is never negative",
+        assumptions=["p_i > 0, q_i > 0", "sum_i p_i = sum_i q_i = 1"],
+    )
+    d.step(
+        "The KL divergence of q from p.",
+        sp.Eq(KL, sp.Sum(p[i] * sp.log(p[i] / q[i]), S)),
+        rule="definition",
+    )
+    d.step(
+        "Flip the ratio inside the log.",
+        sp.Eq(KL, sp.Sum(-p[i] * sp.log(q[i] / p[i]), S)),
+    )
+    d.step(
+        "log t <= t - 1 for every t > 0 (equality only at t = 1); use it with t = q_i / p_i, "
+        "weighted by p_i > 0.",
+        sp.Sum(-p[i] * (q[i] / p[i] - 1), S),
+        rule="ge",
+        condition=sp.Le(sp.log(t), t - 1),
+        gap=sp.Sum(p[i] * (q[i] / p[i] - 1 - sp.log(q[i] / p[i])), S),
+    )
+    d.step(
+        "Multiply out.",
+        sp.Sum(p[i], S) - sp.Sum(q[i], S),
+    )
+    d.step(
+        "Both distributions sum to 1.",
+        sp.Integer(0),
+        rule="substitute",
+        subs={sp.Sum(p[i], S): 1, sp.Sum(q[i], S): 1},
+    )
+    return d
+
+
+def optimal_code_lengths() -> Derivation:
+    """Code lengths minimising the expected length under Kraft's equality are -log2 p_i.
+
+    Minimise ``sum_i p_i l_i`` subject to ``sum_i 2^(-l_i) = 1`` with a Lagrange multiplier
+    ``lambda``; each ``l_i`` enters one term ``p_i l_i + lambda 2^(-l_i)``, minimised at
+    ``2^(-l_i) = p_i / (lambda log 2)``; the constraint then fixes ``lambda = 1 / log 2``.
+    """
+    p = sp.Symbol("p_i", positive=True)
+    ell = sp.Symbol("l_i", real=True)
+    lam = sp.Symbol("lambda", positive=True)
+    L = sp.Function("L_i")
+    d = Derivation(
+        "Optimal code lengths are -log2 p",
+        assumptions=["sum_i 2^(-l_i) = 1 (Kraft, with equality)", "lambda > 0"],
+    )
+    d.step(
+        "The part of the Lagrangian sum_i p_i l_i + lambda (sum_i 2^(-l_i) - 1) that depends "
+        "on l_i.",
+        sp.Eq(L(ell), p * ell + lam * 2 ** (-ell)),
+        rule="definition",
+    )
+    l_star = sp.log(lam * sp.log(2) / p, 2)
+    d.step(
+        "It is convex in l_i with one stationary point: the minimum is at "
+        "2^(-l_i) = p_i / (lambda log 2).",
+        sp.Eq(L(l_star), p * l_star + p / sp.log(2)),
+        rule="minimum",
+        wrt=ell,
+        at=l_star,
+        domain=sp.Reals,
+    )
+    d.step(
+        "Summing 2^(-l_i) = p_i / (lambda log 2) over i and using Kraft's equality gives "
+        "lambda = 1 / log 2, so the optimal length is l_i = -log2 p_i.",
+        sp.Eq(L(-sp.log(p, 2)), -p * sp.log(p, 2) + p / sp.log(2)),
+        rule="substitute",
+        subs={lam: 1 / sp.log(2)},
+    )
+    return d
