@@ -137,9 +137,11 @@ def execute_notebook(
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    old = os.environ.get("VAELEARN_BACKEND")
+    saved = {k: os.environ.get(k) for k in ("VAELEARN_BACKEND", "MPLBACKEND")}
     os.environ["VAELEARN_BACKEND"] = backend
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    # Figures must be stored with the lesson: the kernel gets the inline backend even when the
+    # caller's environment says Agg (as `make` does for the tests).
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     try:
         client = NotebookClient(
             nb,
@@ -151,10 +153,11 @@ def execute_notebook(
         client.execute()
         seconds = time.perf_counter() - start
     finally:
-        if old is None:
-            os.environ.pop("VAELEARN_BACKEND", None)
-        else:
-            os.environ["VAELEARN_BACKEND"] = old
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     nbformat.write(clean_notebook(nb), path)
     return seconds
 
