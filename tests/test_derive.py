@@ -212,3 +212,15 @@ def test_first_step_is_taken_as_given_and_rendering_is_plain():
     assert d.verify().result == a
     assert "$x > 0$" in d._repr_markdown_()
     assert d._repr_latex_().startswith("$$") and "<Derivation" in repr(d)
+
+
+def test_a_relation_sympy_already_decided_is_refused():
+    """Eq(x, Matrix) evaluates to False at once; two such steps must not 'verify' each other."""
+    import sympy as sp
+
+    from vaelearn.derive import Derivation
+
+    x = sp.Symbol("x")
+    d = Derivation("decided too early")
+    with pytest.raises(ValueError, match="constant False"):
+        d.step("a relation sympy evaluates on construction", sp.Eq(x, sp.Matrix([[1, 2]])))

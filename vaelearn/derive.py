@@ -382,6 +382,13 @@ class Derivation:
         if not str(text).strip():
             raise ValueError("text must be a sentence saying what the step does; got ''")
         expr = sp.sympify(expr)
+        if isinstance(expr, sp.logic.boolalg.BooleanAtom):
+            # sympy decided the relation on construction (e.g. Eq(symbol, matrix) -> False):
+            # comparing two such truth values would "verify" anything.
+            raise ValueError(
+                f"expr became the constant {expr} when sympy built it; write the relation "
+                "so that it stays symbolic (e.g. sympy.Eq(lhs, rhs, evaluate=False))"
+            )
         if rule == "definition" and not isinstance(expr, sp.Equality):
             raise ValueError("expr must be sympy.Eq(name, meaning) for rule 'definition'")
         if rule == "substitute" and not subs:
