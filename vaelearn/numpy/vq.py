@@ -1,3 +1,267 @@
-"""VQ-VAE: codebook, straight-through gradient, commitment term. Lesson 08."""
+"""VQ-VAE (van den Oord et al. 2017): codebook, straight-through gradient, commitment term.
 
-__all__: list[str] = []
+Lesson 08. The encoder maps ``x`` to a continuous ``z_e``; quantisation replaces it by the
+nearest codebook vector ``z_q = e_k``, ``k = argmin_j ||z_e - e_j||^2``; the decoder reads
+``z_q``. The loss per example (nats, summed over pixels and code dimensions) is
+
+    -log p(x | z_q) + ||sg[z_e] - e_k||^2 + commitment * ||z_e - sg[e_k]||^2
+
+with ``sg`` the stop-gradient. ``argmin`` has no gradient, so the encoder receives the decoder's
+gradient with respect to ``z_q`` unchanged: the *straight-through* estimator (Bengio et al. 2013),
+written out in :meth:`VQVAE.loss_and_grads`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layers import init_linear
+from .optim import make_optimizer
+
+__all__ = ["VQVAE", "fit_vqvae", "codebook_perplexity"]
+
+
+def _check_x(x, x_dim, dtype, name="x"):
+    x = np.asarray(x, dtype=dtype)
+    if x.ndim != 2 or x.shape[1] != x_dim:
+        raise ValueError(f"argument '{name}' must have shape (n, {x_dim}), got {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"argument '{name}' contains NaN or infinite values")
+    if np.any(x < 0) or np.any(x > 1):
+        raise ValueError(f"argument '{name}' must lie in [0, 1] (Bernoulli decoder)")
+    return x
+
+
+def codebook_perplexity(counts):
+    """``exp(H(p))`` of the code frequencies ``p = counts / sum(counts)``: the effective number
+    of codebook vectors in use (1 if one code takes everything, ``n_codes`` if all are equally
+    used). Lesson 08.
+
+    Parameters
+    ----------
+    counts : array_like, shape (n_codes,)
+    """
+    c = np.asarray(counts, dtype=np.float64)
+    if c.ndim != 1 or np.any(c < 0) or c.sum() <= 0:
+        raise ValueError("argument 'counts' must be a 1-D array of nonnegative counts, not all 0")
+    p = c[c > 0] / c.sum()
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+class VQVAE:
+    """A small VQ-VAE for 8x8 digits: MLP encoder -> ``z_e`` -> nearest code -> MLP decoder.
+
+    Parameters
+    ----------
+    x_dim : int, default 64
+    hidden_dims : tuple of int, default (64,)
+        ReLU hidden layers of the encoder (the decoder mirrors them).
+    z_dim : int, default 4
+        Dimension of ``z_e`` and of each codebook vector.
+    n_codes : int, default 16
+        Codebook size ``K``.
+    commitment : float, default 0.25
+        The weight ``beta`` of the commitment term (van den Oord et al. 2017 use 0.25).
+    seed : int, default 0
+        Initial weights from ``numpy.random.default_rng(seed)``: encoder layers, ``encoder.out``,
+        then ``codebook`` ~ U(-1, 1), then decoder layers and ``decoder.out`` (same in both
+        backends).
+    dtype : {"float64", "float32"}
+
+    Attributes
+    ----------
+    params : dict
+        ``encoder.{i}.W/b``, ``encoder.out.W/b``, ``codebook`` (n_codes, z_dim),
+        ``decoder.{i}.W/b``, ``decoder.out.W/b``; ``W`` has shape ``(in, out)``.
+    """
+
+    kind = "vqvae"
+
+    def __init__(self, x_dim=64, hidden_dims=(64,), z_dim=4, n_codes=16, commitment=0.25, *,
+                 seed=0, dtype="float64"):
+        for name, v in (("x_dim", x_dim), ("z_dim", z_dim), ("n_codes", n_codes)):
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
+                raise ValueError(f"argument '{name}' must be a positive int, got {v!r}")
+        hidden_dims = tuple(hidden_dims)
+        if any(isinstance(h, bool) or not isinstance(h, int | np.integer) or h < 1
+               for h in hidden_dims):
+            raise ValueError(f"argument 'hidden_dims' must hold positive ints, got {hidden_dims}")
+        if not np.isfinite(commitment) or commitment < 0:
+            raise ValueError(f"argument 'commitment' must be >= 0, got {commitment!r}")
+        if dtype not in ("float64", "float32"):
+            raise ValueError(f"argument 'dtype' is {dtype!r}; expected 'float64' or 'float32'")
+        self.x_dim, self.z_dim, self.n_codes = int(x_dim), int(z_dim), int(n_codes)
+        self.hidden_dims, self.commitment, self.dtype = hidden_dims, float(commitment), dtype
+        rng = np.random.default_rng(seed)
+        self.params = {}
+        dims = (self.x_dim, *hidden_dims)
+        for i in range(len(hidden_dims)):
+            self._add(f"encoder.{i}", dims[i], dims[i + 1], rng)
+        self._add("encoder.out", dims[-1], self.z_dim, rng)
+        self.params["codebook"] = rng.uniform(-1, 1, size=(self.n_codes, self.z_dim)).astype(dtype)
+        ddims = (self.z_dim, *hidden_dims[::-1])
+        for i in range(len(hidden_dims)):
+            self._add(f"decoder.{i}", ddims[i], ddims[i + 1], rng)
+        self._add("decoder.out", ddims[-1], self.x_dim, rng)
+
+    def _add(self, key, n_in, n_out, rng):
+        W, b = init_linear(n_in, n_out, rng, self.dtype)
+        self.params[f"{key}.W"], self.params[f"{key}.b"] = W, b
+
+    # -- parameters ---------------------------------------------------------------------------
+    def get_params(self):
+        """NumPy copies of the parameters."""
+        return {k: v.copy() for k, v in self.params.items()}
+
+    def set_params(self, params):
+        """Copy NumPy arrays into the parameters; keys and shapes must match."""
+        if set(params) != set(self.params):
+            raise ValueError(f"argument 'params' has keys {sorted(params)}; expected "
+                             f"{sorted(self.params)}")
+        for k, v in params.items():
+            v = np.asarray(v)
+            if v.shape != self.params[k].shape or not np.all(np.isfinite(v)):
+                raise ValueError(f"argument 'params'[{k!r}] has the wrong shape or non-finite "
+                                 "values")
+            np.copyto(self.params[k], v, casting="unsafe")
+
+    # -- forward ------------------------------------------------------------------------------
+    def _mlp(self, prefix, h, n_hidden):
+        cache = []
+        for i in range(n_hidden):
+            a = h @ self.params[f"{prefix}.{i}.W"] + self.params[f"{prefix}.{i}.b"]
+            cache.append((h, a))
+            h = np.maximum(a, 0)
+        out = h @ self.params[f"{prefix}.out.W"] + self.params[f"{prefix}.out.b"]
+        return out, (cache, h)
+
+    def _mlp_backward(self, prefix, dout, caches, grads):
+        cache, h = caches
+        grads[f"{prefix}.out.W"] = h.T @ dout
+        grads[f"{prefix}.out.b"] = dout.sum(0)
+        dh = dout @ self.params[f"{prefix}.out.W"].T
+        for i in reversed(range(len(cache))):
+            h_in, a = cache[i]
+            da = dh * (a > 0)
+            grads[f"{prefix}.{i}.W"] = h_in.T @ da
+            grads[f"{prefix}.{i}.b"] = da.sum(0)
+            dh = da @ self.params[f"{prefix}.{i}.W"].T
+        return dh
+
+    def encode(self, x):
+        """Continuous encoder output ``z_e``, shape ``(n, z_dim)``."""
+        x = _check_x(x, self.x_dim, self.dtype)
+        return self._mlp("encoder", x, len(self.hidden_dims))[0]
+
+    def quantize(self, z_e):
+        """Nearest codebook vector: ``codes = argmin_j ||z_e - e_j||^2`` (ties: lowest index).
+
+        Returns
+        -------
+        z_q : ndarray, shape (n, z_dim)
+        codes : ndarray of int, shape (n,)
+        """
+        z_e = np.asarray(z_e, dtype=self.dtype)
+        if z_e.ndim != 2 or z_e.shape[1] != self.z_dim:
+            raise ValueError(f"argument 'z_e' must have shape (n, {self.z_dim}), got {z_e.shape}")
+        e = self.params["codebook"]
+        dist = (z_e**2).sum(1, keepdims=True) - 2 * z_e @ e.T + (e**2).sum(1)
+        codes = np.argmin(dist, axis=1)
+        return e[codes], codes
+
+    def decode(self, z_q):
+        """Bernoulli probabilities ``sigmoid(decoder(z_q))``, shape ``(n, x_dim)``."""
+        z_q = np.asarray(z_q, dtype=self.dtype)
+        logits = self._mlp("decoder", z_q, len(self.hidden_dims))[0]
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def reconstruct(self, x):
+        """``decode(quantize(encode(x)))``."""
+        return self.decode(self.quantize(self.encode(x))[0])
+
+    def codebook_usage(self, x):
+        """How many examples of ``x`` use each code: counts, shape ``(n_codes,)``."""
+        codes = self.quantize(self.encode(x))[1]
+        return np.bincount(codes, minlength=self.n_codes)
+
+    def loss_terms(self, x):
+        """Per-example terms, nats: ``rec = -log p(x|z_q)``, ``codebook``, ``commitment``.
+
+        ``codebook = ||sg[z_e] - z_q||^2`` and ``commitment = beta ||z_e - sg[z_q]||^2`` have the
+        same value and differ only in which parameters their gradients reach. Each ``(n,)``.
+        """
+        x = _check_x(x, self.x_dim, self.dtype)
+        z_e = self._mlp("encoder", x, len(self.hidden_dims))[0]
+        z_q, _ = self.quantize(z_e)
+        logits = self._mlp("decoder", z_q, len(self.hidden_dims))[0]
+        rec = (np.logaddexp(0, logits) - x * logits).sum(1)
+        sq = ((z_e - z_q) ** 2).sum(1)
+        return {"rec": rec, "codebook": sq, "commitment": self.commitment * sq}
+
+    def loss_and_grads(self, x):
+        """Mean loss over the batch and its gradients, backward written by hand.
+
+        Straight-through: ``dL/dz_e = dL/dz_q (from the decoder) + 2 beta (z_e - z_q) / n``;
+        the codebook row ``e_k`` gets ``2 (e_k - z_e) / n`` from each example that chose it.
+
+        Returns
+        -------
+        loss : float
+        grads : dict
+            Keys and shapes of ``params``.
+        """
+        x = _check_x(x, self.x_dim, self.dtype)
+        n = x.shape[0]
+        nh = len(self.hidden_dims)
+        z_e, enc_cache = self._mlp("encoder", x, nh)
+        z_q, codes = self.quantize(z_e)
+        logits, dec_cache = self._mlp("decoder", z_q, nh)
+        rec = (np.logaddexp(0, logits) - x * logits).sum(1)
+        diff = z_e - z_q
+        sq = (diff**2).sum(1)
+        loss = float((rec + (1 + self.commitment) * sq).mean())
+        grads = {}
+        dlogits = (1.0 / (1.0 + np.exp(-logits)) - x) / n
+        dz_q = self._mlp_backward("decoder", dlogits, dec_cache, grads)
+        dz_e = dz_q + 2 * self.commitment * diff / n  # straight-through + commitment
+        self._mlp_backward("encoder", dz_e, enc_cache, grads)
+        dcode = np.zeros_like(self.params["codebook"])
+        np.add.at(dcode, codes, -2 * diff / n)  # d/de_k ||sg[z_e] - e_k||^2
+        grads["codebook"] = dcode
+        return loss, {k: grads[k] for k in self.params}
+
+
+def fit_vqvae(model, x_train, *, epochs, batch_size=128, lr=1e-3, seed=0):
+    """Train a :class:`VQVAE` with Adam on minibatches; minibatch order from
+    ``numpy.random.default_rng(seed)`` (identical in both backends). Lesson 08.
+
+    Returns
+    -------
+    dict of lists
+        ``epoch``, ``train_loss`` (mean loss, nats per example), ``train_rec``
+        (mean -log p(x|z_q)), ``perplexity`` (of the codes on ``x_train`` after the epoch).
+    """
+    x_train = _check_x(x_train, model.x_dim, model.dtype, "x_train")
+    if not isinstance(epochs, int | np.integer) or epochs < 1:
+        raise ValueError(f"argument 'epochs' is {epochs!r}; expected an int >= 1")
+    if not isinstance(batch_size, int | np.integer) or batch_size < 1:
+        raise ValueError(f"argument 'batch_size' is {batch_size!r}; expected an int >= 1")
+    opt = make_optimizer("adam", model.params, lr=lr)
+    rng = np.random.default_rng(seed)
+    n = x_train.shape[0]
+    hist = {"epoch": [], "train_loss": [], "train_rec": [], "perplexity": []}
+    for epoch in range(epochs):
+        perm = rng.permutation(n)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            xb = x_train[perm[start : start + batch_size]]
+            loss, grads = model.loss_and_grads(xb)
+            if not np.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss in epoch {epoch + 1}")
+            total += loss * xb.shape[0]
+            opt.step(grads)
+        hist["epoch"].append(epoch + 1)
+        hist["train_loss"].append(total / n)
+        hist["train_rec"].append(float(model.loss_terms(x_train)["rec"].mean()))
+        hist["perplexity"].append(codebook_perplexity(model.codebook_usage(x_train)))
+    return hist

@@ -1,3 +1,163 @@
-"""VQ-VAE: codebook, straight-through gradient, commitment term. Lesson 08."""
+"""VQ-VAE (van den Oord et al. 2017) on autograd: the twin of :mod:`vaelearn.numpy.vq`.
 
-__all__: list[str] = []
+Lesson 08. Same parameters (keys, shapes, initial draws), same loss; the straight-through
+estimator is the usual one-liner ``z_st = z_e + (z_q - z_e).detach()``: its value is ``z_q`` and
+its gradient flows to ``z_e`` unchanged. ``sg[.]`` is ``.detach()``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vaelearn.numpy import vq as _np_vq
+
+from ._device import get_device
+from .optim import make_optimizer
+
+__all__ = ["VQVAE", "fit_vqvae", "codebook_perplexity"]
+
+codebook_perplexity = _np_vq.codebook_perplexity
+
+
+class VQVAE:
+    """A small VQ-VAE for 8x8 digits; see :class:`vaelearn.numpy.VQVAE` (same signature, same
+    ``params`` keys, same initial weights for the same ``seed``). Parameters are torch tensors on
+    :func:`get_device`; methods take and return NumPy arrays."""
+
+    kind = "vqvae"
+
+    def __init__(self, x_dim=64, hidden_dims=(64,), z_dim=4, n_codes=16, commitment=0.25, *,
+                 seed=0, dtype="float64"):
+        ref = _np_vq.VQVAE(x_dim, hidden_dims, z_dim, n_codes, commitment, seed=seed,
+                           dtype=dtype)  # validates the arguments and draws the same weights
+        self.x_dim, self.z_dim, self.n_codes = ref.x_dim, ref.z_dim, ref.n_codes
+        self.hidden_dims, self.commitment, self.dtype = ref.hidden_dims, ref.commitment, dtype
+        self.device = get_device()
+        self.params = {
+            k: torch.tensor(v, device=self.device).requires_grad_(True)
+            for k, v in ref.params.items()
+        }
+
+    def get_params(self):
+        """NumPy copies of the parameters."""
+        return {k: v.detach().cpu().numpy().copy() for k, v in self.params.items()}
+
+    def set_params(self, params):
+        """Copy NumPy arrays into the parameters; keys and shapes must match."""
+        if set(params) != set(self.params):
+            raise ValueError(f"argument 'params' has keys {sorted(params)}; expected "
+                             f"{sorted(self.params)}")
+        with torch.no_grad():
+            for k, v in params.items():
+                v = np.asarray(v)
+                if tuple(v.shape) != tuple(self.params[k].shape) or not np.all(np.isfinite(v)):
+                    raise ValueError(f"argument 'params'[{k!r}] has the wrong shape or "
+                                     "non-finite values")
+                self.params[k].copy_(torch.as_tensor(v))
+
+    def _x(self, x, name="x"):
+        x = _np_vq._check_x(x, self.x_dim, self.dtype, name)
+        return torch.as_tensor(x, device=self.device)
+
+    def _mlp(self, prefix, h):
+        for i in range(len(self.hidden_dims)):
+            h = torch.relu(h @ self.params[f"{prefix}.{i}.W"] + self.params[f"{prefix}.{i}.b"])
+        return h @ self.params[f"{prefix}.out.W"] + self.params[f"{prefix}.out.b"]
+
+    def _quantize_t(self, z_e):
+        e = self.params["codebook"]
+        dist = (z_e**2).sum(1, keepdim=True) - 2 * z_e @ e.T + (e**2).sum(1)
+        codes = torch.argmin(dist, dim=1)
+        return e[codes], codes
+
+    def _terms_t(self, x):
+        z_e = self._mlp("encoder", x)
+        z_q, codes = self._quantize_t(z_e)
+        z_st = z_e + (z_q - z_e).detach()  # straight-through
+        logits = self._mlp("decoder", z_st)
+        rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
+        codebook = ((z_e.detach() - z_q) ** 2).sum(1)
+        commitment = self.commitment * ((z_e - z_q.detach()) ** 2).sum(1)
+        return rec, codebook, commitment, codes
+
+    def encode(self, x):
+        """Continuous encoder output ``z_e``, shape ``(n, z_dim)``."""
+        with torch.no_grad():
+            return self._mlp("encoder", self._x(x)).cpu().numpy()
+
+    def quantize(self, z_e):
+        """Nearest codebook vector and its index: ``(z_q (n, z_dim), codes (n,))``."""
+        z_e = np.asarray(z_e, dtype=self.dtype)
+        if z_e.ndim != 2 or z_e.shape[1] != self.z_dim:
+            raise ValueError(f"argument 'z_e' must have shape (n, {self.z_dim}), got {z_e.shape}")
+        with torch.no_grad():
+            z_q, codes = self._quantize_t(torch.as_tensor(z_e, device=self.device))
+        return z_q.cpu().numpy(), codes.cpu().numpy()
+
+    def decode(self, z_q):
+        """Bernoulli probabilities ``sigmoid(decoder(z_q))``, shape ``(n, x_dim)``."""
+        z_q = torch.as_tensor(np.asarray(z_q, dtype=self.dtype), device=self.device)
+        with torch.no_grad():
+            return torch.sigmoid(self._mlp("decoder", z_q)).cpu().numpy()
+
+    def reconstruct(self, x):
+        """``decode(quantize(encode(x)))``."""
+        return self.decode(self.quantize(self.encode(x))[0])
+
+    def codebook_usage(self, x):
+        """How many examples of ``x`` use each code: counts, shape ``(n_codes,)``."""
+        codes = self.quantize(self.encode(x))[1]
+        return np.bincount(codes, minlength=self.n_codes)
+
+    def loss_terms(self, x):
+        """Per-example terms, nats: ``rec``, ``codebook``, ``commitment``, each ``(n,)``."""
+        with torch.no_grad():
+            rec, cb, cm, _ = self._terms_t(self._x(x))
+        return {"rec": rec.cpu().numpy(), "codebook": cb.cpu().numpy(),
+                "commitment": cm.cpu().numpy()}
+
+    def loss_and_grads(self, x):
+        """Mean loss over the batch and its gradients (autograd). Returns ``(float, dict)``."""
+        loss = self._loss_t(self._x(x))
+        grads = torch.autograd.grad(loss, list(self.params.values()))
+        grads = {k: g.cpu().numpy() for k, g in zip(self.params, grads, strict=True)}
+        return float(loss.detach()), grads
+
+    def _loss_t(self, x):
+        rec, cb, cm, _ = self._terms_t(x)
+        return (rec + cb + cm).mean()
+
+
+def fit_vqvae(model, x_train, *, epochs, batch_size=128, lr=1e-3, seed=0):
+    """Train a :class:`VQVAE` with Adam; the same minibatch order as the NumPy backend.
+
+    Returns the same history as :func:`vaelearn.numpy.fit_vqvae`.
+    """
+    x_np = _np_vq._check_x(x_train, model.x_dim, model.dtype, "x_train")
+    if not isinstance(epochs, int | np.integer) or epochs < 1:
+        raise ValueError(f"argument 'epochs' is {epochs!r}; expected an int >= 1")
+    if not isinstance(batch_size, int | np.integer) or batch_size < 1:
+        raise ValueError(f"argument 'batch_size' is {batch_size!r}; expected an int >= 1")
+    x_t = torch.as_tensor(x_np, device=model.device)
+    opt = make_optimizer("adam", model.params, lr=lr)
+    rng = np.random.default_rng(seed)
+    n = x_np.shape[0]
+    hist = {"epoch": [], "train_loss": [], "train_rec": [], "perplexity": []}
+    for epoch in range(epochs):
+        perm = torch.as_tensor(rng.permutation(n), device=model.device)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            xb = x_t[perm[start : start + batch_size]]
+            loss = model._loss_t(xb)
+            grads = torch.autograd.grad(loss, list(model.params.values()))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss in epoch {epoch + 1}")
+            total += float(loss.detach()) * xb.shape[0]
+            opt.step(dict(zip(model.params, grads, strict=True)))
+        hist["epoch"].append(epoch + 1)
+        hist["train_loss"].append(total / n)
+        hist["train_rec"].append(float(model.loss_terms(x_np)["rec"].mean()))
+        hist["perplexity"].append(codebook_perplexity(model.codebook_usage(x_np)))
+    return hist
