@@ -1,7 +1,11 @@
 # vaelearn: two commands set up everything on a fresh machine.
 #   make book   create .venv/, install everything, build the Jupyter Book (executing the lessons)
-#   make test   create/reuse .venv/, run the whole test suite (unit, nbval x2 backends, book check)
-# Other targets: make lessons (re-execute lessons and store NumPy outputs), make bench, make clean.
+#               -> book/_build/html/index.html
+#   make test   create/reuse .venv/, run the whole test suite: lint, unit tests, the lessons under
+#               nbval on the NumPy and on the torch backend, and the book check (the book built from
+#               the stored outputs, opened in headless Chromium)
+# Other targets: make lessons (re-execute lessons, store NumPy outputs), make pdf (book as one
+# PDF), make bench, make clean. Run `make help` for the list.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -13,12 +17,30 @@ TORCH  := torch==2.13.0
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
+# MathJax 3 is served from the book itself (no CDN): fetched once with npm into an ignored folder.
+MATHJAX_VERSION := 3.2.2
+MATHJAX_DIR     := book/_mathjax
+MATHJAX         := $(MATHJAX_DIR)/mathjax/tex-chtml.js
+
+# The book built from the lessons' stored outputs (no execution) for the browser test. Both
+# builds start from scratch (--all, old pages removed) so that every warning is reported again.
+STORED_DIR    := build/book-stored
+STORED_CONFIG := build/_config_stored.yml
+BOOK_FLAGS    := -W -n --keep-going --all
+PDF           := book/_build/pdf/vaelearn-book.pdf
+
 NBVAL := $(PY) -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
          -p no:cacheprovider lessons/
+# pytest exits 5 when it collects nothing (e.g. no lesson yet): not a failure for these stages.
+OK_IF_EMPTY := || [ $$? -eq 5 ]
 
-.PHONY: all venv book test unit nbval nbval-numpy nbval-torch lint lessons bench clean
+.PHONY: all help venv book book-stored book-check test unit nbval nbval-numpy nbval-torch lint \
+        lessons pdf bench clean
 
 all: test
+
+help:
+	@sed -n '1,9p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -29,30 +51,72 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[all]"
 	touch $(STAMP)
 
+$(MATHJAX):
+	command -v npm >/dev/null || { echo "make book needs npm to fetch MathJax $(MATHJAX_VERSION)"; exit 1; }
+	rm -rf $(MATHJAX_DIR)/tmp $(MATHJAX_DIR)/mathjax
+	mkdir -p $(MATHJAX_DIR)/tmp $(MATHJAX_DIR)/mathjax/output
+	cd $(MATHJAX_DIR)/tmp && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null
+	tar -xzf $(MATHJAX_DIR)/tmp/mathjax-$(MATHJAX_VERSION).tgz -C $(MATHJAX_DIR)/tmp
+	# the CommonHTML build, the TeX extensions it autoloads, its fonts, menu and accessibility
+	cd $(MATHJAX_DIR)/tmp/package/es5 && cp -r tex-chtml.js input ui a11y sre adaptors \
+	    ../../../mathjax/ && cp -r output/chtml output/chtml.js ../../../mathjax/output/
+	cp $(MATHJAX_DIR)/tmp/package/LICENSE $(MATHJAX_DIR)/mathjax/
+	rm -rf $(MATHJAX_DIR)/tmp
+	test -f $@
+
+# Build the book, executing every lesson with the NumPy backend in a temporary folder; the
+# checksums prove that building the book never writes into lessons/.
+book: $(STAMP) $(MATHJAX)
+	@mkdir -p build && find lessons -type f | sort | xargs -r sha256sum > build/lessons.sha256
+	rm -rf book/_build/html book/_build/.doctrees
+	VAELEARN_BACKEND=numpy $(VENV)/bin/jupyter-book build $(BOOK_FLAGS) book/
+	@find lessons -type f | sort | xargs -r sha256sum | cmp -s - build/lessons.sha256 \
+	    || { echo "error: building the book modified lessons/"; exit 1; }
+	@echo "The book: book/_build/html/index.html"
+
+# The same book from the stored outputs (nbval has already re-run them), into its own folder.
+book-stored: $(STAMP) $(MATHJAX)
+	mkdir -p build
+	sed -e 's/^  execute_notebooks: force/  execute_notebooks: "off"/' \
+	    -e 's#^    vaelearn_book: _ext#    vaelearn_book: $(CURDIR)/book/_ext#' \
+	    book/_config.yml > $(STORED_CONFIG)
+	grep -q 'execute_notebooks: "off"' $(STORED_CONFIG)
+	rm -rf $(STORED_DIR)
+	$(VENV)/bin/jupyter-book build $(BOOK_FLAGS) --config $(STORED_CONFIG) \
+	    --path-output $(STORED_DIR) book/
+
+book-check: book-stored
+	VAELEARN_BOOK_HTML=$(STORED_DIR)/_build/html $(PY) -m pytest -p no:cacheprovider tests/test_book.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 unit: $(STAMP)
-	$(PY) -m pytest -p no:cacheprovider tests
+	$(PY) -m pytest -p no:cacheprovider tests --ignore=tests/test_book.py
 
 nbval-numpy: $(STAMP)
-	VAELEARN_BACKEND=numpy $(NBVAL)
+	VAELEARN_BACKEND=numpy $(NBVAL) $(OK_IF_EMPTY)
 
 nbval-torch: $(STAMP)
-	VAELEARN_BACKEND=torch VAELEARN_DEVICE=cpu $(NBVAL)
+	VAELEARN_BACKEND=torch VAELEARN_DEVICE=cpu $(NBVAL) $(OK_IF_EMPTY)
 
 nbval: nbval-numpy nbval-torch
 
-test: lint unit nbval
+test: lint unit nbval book-check
 
 # Re-execute every lesson (or LESSONS=lessons/0X_*.ipynb) top to bottom in a fresh kernel with the
 # NumPy backend and store the outputs with clean metadata.
-LESSONS ?= $(wildcard lessons/*.ipynb)
+LESSONS ?= $(wildcard lessons/[0-9][0-9]_*.ipynb)
 lessons: $(STAMP)
 	VAELEARN_BACKEND=numpy $(PY) -m vaelearn.notebooks execute $(LESSONS)
+
+# The book as one PDF: every page of the built book printed by headless Chromium, in reading order.
+pdf: $(STAMP)
+	test -f book/_build/html/index.html || $(MAKE) book
+	$(PY) book/_tools/print_pdf.py book/_build/html $(PDF)
 
 bench: $(STAMP)
 	$(VENV)/bin/vaelearn bench
 
 clean:
-	rm -rf book/_build .pytest_cache
+	rm -rf book/_build build .pytest_cache

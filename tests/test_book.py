@@ -1,0 +1,447 @@
+"""The built book, opened in a real browser: math typeset offline, images load, links resolve.
+
+`make test` builds the book from the lessons' stored outputs into ``build/book-stored`` and runs
+this file with ``VAELEARN_BOOK_HTML`` pointing at its HTML (``make book-check``). Without the
+variable it checks ``build/book-stored/_build/html`` or else ``book/_build/html`` (``make book``).
+
+The book is served by :mod:`http.server` on 127.0.0.1 (a free port) and opened in headless
+Chromium, driven through the DevTools protocol, with every host other than 127.0.0.1 unresolvable
+and background networking off: a page that needs the internet (MathJax from a CDN, a web font)
+fails here. Only where Chromium is not installed are the browser checks skipped, saying so; the
+link crawl and the bibliography check need no browser and always run.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urljoin, urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _html_dir() -> Path:
+    env = os.environ.get("VAELEARN_BOOK_HTML")
+    if env:
+        return Path(env).resolve()
+    for cand in (ROOT / "build/book-stored/_build/html", ROOT / "book/_build/html"):
+        if (cand / "index.html").exists():
+            return cand
+    return ROOT / "build/book-stored/_build/html"
+
+
+HTML = _html_dir()
+BIB = ROOT / "book" / "references.bib"
+CHROMIUM = next(
+    (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None
+)
+# Generated indexes, source listings and the redirect index.html: crawled, not rendered.
+NOT_CONTENT = re.compile(r"^(index|genindex|search|py-modindex)\.html$|^_modules/")
+
+
+@pytest.fixture(scope="module")
+def html_dir() -> Path:
+    if not (HTML / "index.html").exists():
+        pytest.fail(
+            f"no built book at {HTML}: run `make book-check` (builds it from the stored outputs) "
+            "or `make book`"
+        )
+    return HTML
+
+
+# --- a static server on 127.0.0.1 -------------------------------------------------------------
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(html_dir):
+    handler = functools.partial(_QuietHandler, directory=str(html_dir))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+# --- crawl (no browser needed) -----------------------------------------------------------------
+
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids: set[str] = set()
+        self.links: list[str] = []
+        self.images: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        for key in ("id", "name"):
+            if a.get(key):
+                self.ids.add(a[key])
+        if tag == "a" and a.get("href"):
+            self.links.append(a["href"])
+        if tag == "img" and a.get("src"):
+            self.images.append(a["src"])
+        if tag == "meta" and (a.get("http-equiv") or "").lower() == "refresh":
+            # index.html redirects to the root page
+            m = re.search(r"url=(.+)", a.get("content") or "", flags=re.I)
+            if m:
+                self.links.append(m.group(1).strip("'\" "))
+
+
+def _is_internal(url: str, base: str) -> bool:
+    return url.startswith(base)
+
+
+@functools.cache
+def _fetch(url: str) -> tuple[int, bytes, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, resp.read(), resp.headers.get_content_type()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b"", ""
+
+
+@pytest.fixture(scope="module")
+def crawl(server):
+    """Every internal page reachable from index.html: {url: _Page}, plus broken links found."""
+    pages: dict[str, _Page] = {}
+    broken: list[str] = []
+    wanted: list[tuple[str, str, str]] = []  # (from page, target page url, fragment)
+    todo = [urljoin(server, "index.html")]
+    while todo:
+        url = todo.pop()
+        if url in pages:
+            continue
+        status, body, ctype = _fetch(url)
+        if status != 200:
+            broken.append(f"{url}: HTTP {status}")
+            continue
+        page = _Page()
+        if ctype == "text/html":
+            page.feed(body.decode("utf-8", "replace"))
+        pages[url] = page
+        for href in page.links + page.images:
+            target = urljoin(url, href)
+            if not _is_internal(target, server):
+                continue
+            target, frag = urldefrag(target)
+            wanted.append((url, target, unquote(frag)))
+            if target.endswith(".html") and target not in pages:
+                todo.append(target)
+            elif not target.endswith(".html"):
+                status, _, _ = _fetch(target)
+                if status != 200:
+                    broken.append(f"{url} -> {href}: HTTP {status}")
+    for src, target, frag in wanted:
+        if frag and target in pages and frag not in pages[target].ids:
+            broken.append(f"{src} -> {target}#{frag}: no such anchor")
+    return pages, broken
+
+
+def _rel(url: str, server: str) -> str:
+    return url[len(server):]
+
+
+def test_no_broken_internal_links(crawl, server):
+    pages, broken = crawl
+    assert len(pages) >= 5, f"the crawl from index.html found only {len(pages)} pages"
+    assert not broken, "broken internal links:\n" + "\n".join(broken[:40])
+
+
+def _lesson_pages(pages, server) -> list[str]:
+    return sorted(
+        u for u in pages if re.match(r"lessons/\d\d_[^/]+\.html$", _rel(u, server))
+    )
+
+
+def test_every_lesson_is_in_the_book(crawl, server):
+    pages, _ = crawl
+    found = {Path(_rel(u, server)).stem for u in _lesson_pages(pages, server)}
+    expected = {p.stem for p in (ROOT / "lessons").glob("[0-9][0-9]_*.ipynb")}
+    assert found == expected, f"lessons missing from the built book: {sorted(expected - found)}"
+
+
+def test_lessons_link_to_the_api_page_and_back(crawl, server):
+    pages, _ = crawl
+    api = urljoin(server, "api.html")
+    assert api in pages, "the API reference page is not reachable from index.html"
+    lessons = _lesson_pages(pages, server)
+    for lesson in lessons:
+        targets = {urldefrag(urljoin(lesson, h))[0] for h in pages[lesson].links}
+        assert api in targets, f"{_rel(lesson, server)} has no link to the API reference"
+    back = {urldefrag(urljoin(api, h))[0] for h in pages[api].links}
+    missing = [_rel(u, server) for u in lessons if u not in back]
+    assert not missing, f"the API page does not link back to {missing}"
+
+
+def _bib_keys() -> list[str]:
+    return re.findall(r"^@\w+\{([^,\s]+),", BIB.read_text(encoding="utf-8"), flags=re.M)
+
+
+def test_bibliography_resolves(crawl, server):
+    pages, _ = crawl
+    keys = _bib_keys()
+    assert "burkov2022" in keys and len(keys) >= 20
+    status, body, _ = _fetch(urljoin(server, "bibliography.html"))
+    assert status == 200
+    text = body.decode("utf-8")
+    # sphinxcontrib-bibtex renders one <div class="citation"> (docutils >= 0.18) or <dt> per entry
+    entries = re.findall(r'class="citation"|<dt class="label"', text)
+    assert len(entries) >= len(keys), f"{len(entries)} entries rendered for {len(keys)} keys"
+    for needle in ("Kingma", "Welling", "auto-encoding variational", "Burkov", "Shannon"):
+        assert needle.lower() in text.lower(), f"bibliography page lacks {needle!r}"
+    # every citation in a lesson points at an entry that exists (anchors checked by the crawl)
+    bib = urljoin(server, "bibliography.html")
+    for lesson in _lesson_pages(pages, server):
+        for href in pages[lesson].links:
+            target, frag = urldefrag(urljoin(lesson, href))
+            if target == bib and frag:
+                assert frag in pages[bib].ids, f"{_rel(lesson, server)}: citation #{frag} dangles"
+
+
+# --- the browser -------------------------------------------------------------------------------
+
+
+class Chromium:
+    """Headless Chromium driven through the DevTools protocol over a websocket."""
+
+    FLAGS = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-default-apps",
+        "--disable-extensions",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--mute-audio",
+        # nothing but the local server resolves: the book must work offline
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+        "--remote-allow-origins=*",
+        "--remote-debugging-port=0",
+        "--window-size=1280,900",
+    ]
+
+    def __init__(self, executable: str):
+        import websocket  # websocket-client, in the test extra
+
+        self.profile = tempfile.mkdtemp(prefix="vaelearn-chromium-")
+        self.proc = subprocess.Popen(
+            [executable, *self.FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        port_file = Path(self.profile) / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not port_file.exists() or not port_file.read_text().strip():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.close()
+                raise RuntimeError("Chromium did not start (no DevToolsActivePort)")
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
+            targets = json.load(r)
+        page = next(t for t in targets if t.get("type") == "page")
+        self.ws = websocket.create_connection(
+            page["webSocketDebuggerUrl"], timeout=60, suppress_origin=True
+        )
+        self._id = 0
+        self.send("Page.enable")
+        self.send("Runtime.enable")
+
+    def send(self, method: str, **params):
+        self._id += 1
+        msg_id = self._id
+        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == msg_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+
+    def open(self, url: str, timeout: float = 30.0) -> None:
+        """Navigate and wait until this URL's document has fully loaded."""
+        self.send("Page.navigate", url=url)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.evaluate("document.readyState + ' ' + location.href")
+            if state == f"complete {url}":
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"{url} did not load in {timeout} s")
+
+    def evaluate(self, expression: str):
+        result = self.send(
+            "Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True
+        )
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def close(self) -> None:
+        try:
+            self.ws.close()
+        except Exception:
+            pass
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.skip(
+            "Chromium is not installed (apt-get install chromium; .ci/run does this): the "
+            "in-browser checks of the book (typeset math, images, offline assets) were NOT run"
+        )
+    b = Chromium(CHROMIUM)
+    yield b
+    b.close()
+
+
+# Runs in the page after load: waits for MathJax to finish, then reports what a reader would see.
+INSPECT = r"""
+(async () => {
+  const t0 = Date.now();
+  const ready = () => window.MathJax && MathJax.startup && MathJax.startup.promise;
+  const hasMath = document.querySelector('.math') !== null;
+  while (hasMath && !ready() && Date.now() - t0 < 15000) {
+    await new Promise(r => setTimeout(r, 100));
+  }
+  if (ready()) { await MathJax.startup.promise; }
+  const imgs = Array.from(document.images);
+  await Promise.all(imgs.map(im => im.complete ? null :
+      new Promise(r => { im.onload = r; im.onerror = r; })));
+  const main = (document.querySelector('main') || document.body).cloneNode(true);
+  main.querySelectorAll('pre, code, mjx-container, script, style').forEach(e => e.remove());
+  const text = main.textContent;
+  const resources = performance.getEntriesByType('resource').map(e =>
+      ({url: e.name, status: e.responseStatus === undefined ? -1 : e.responseStatus}));
+  return {
+    mathjax: ready() ? MathJax.version : null,
+    mathNodes: document.querySelectorAll('span.math, div.math').length,
+    typeset: document.querySelectorAll('mjx-container').length,
+    mathErrors: document.querySelectorAll('mjx-merror').length,
+    rawDisplay: (text.match(/\$\$/g) || []).length,
+    rawInline: (text.match(/\\\(|\\\[/g) || []).length,
+    images: imgs.map(im => ({src: im.currentSrc || im.src, width: im.naturalWidth})),
+    resources: resources,
+    title: document.title,
+  };
+})()
+"""
+
+
+@pytest.fixture(scope="module")
+def rendered(browser, crawl, server):
+    """Open every content page in Chromium once; {relative url: report}."""
+    pages, _ = crawl
+    out = {}
+    for url in sorted(pages):
+        rel = _rel(url, server)
+        if not rel.endswith(".html") or NOT_CONTENT.search(rel):
+            continue
+        browser.open(url)
+        out[rel] = browser.evaluate(INSPECT)
+    return out
+
+
+def test_math_is_typeset_offline(rendered):
+    with_math = {p: r for p, r in rendered.items() if r["mathNodes"]}
+    assert with_math, "no page of the book contains math"
+    assert any(p.startswith("lessons/") for p in with_math) or not any(
+        p.startswith("lessons/") for p in rendered
+    ), "no lesson page contains math"
+    for page, r in with_math.items():
+        assert r["mathjax"] and r["mathjax"].startswith("3."), f"{page}: MathJax 3 did not load"
+        assert r["typeset"] >= r["mathNodes"], (
+            f"{page}: {r['mathNodes']} math elements but {r['typeset']} typeset (mjx-container)"
+        )
+        assert r["mathErrors"] == 0, f"{page}: {r['mathErrors']} MathJax errors"
+
+
+def test_no_raw_tex_left(rendered):
+    for page, r in rendered.items():
+        assert r["rawDisplay"] == 0, f"{page}: {r['rawDisplay']} raw '$$' left in the text"
+        assert r["rawInline"] == 0, f"{page}: untypeset \\( or \\[ left in the text"
+
+
+def test_every_image_loads(rendered):
+    n = 0
+    for page, r in rendered.items():
+        for im in r["images"]:
+            n += 1
+            assert im["width"] > 0, f"{page}: image {im['src']} did not load (naturalWidth 0)"
+    lessons = [p for p in rendered if p.startswith("lessons/")]
+    if lessons:
+        assert n > 0, "lesson pages show no images at all"
+
+
+def test_assets_are_local_and_load(rendered, server):
+    for page, r in rendered.items():
+        for res in r["resources"]:
+            url = res["url"]
+            if url.startswith("data:"):
+                continue
+            assert url.startswith(server), f"{page}: fetches {url} from outside the book"
+            assert res["status"] in (-1, 0, 200, 304), f"{page}: {url} -> HTTP {res['status']}"
+
+
+def test_search_works_offline(browser, server):
+    browser.open(urljoin(server, "search.html?q=entropy"))
+    hits = browser.evaluate(
+        r"""
+        (async () => {
+          const t0 = Date.now();
+          const n = () => document.querySelectorAll('#search-results li').length;
+          while (n() === 0 && Date.now() - t0 < 15000) {
+            await new Promise(r => setTimeout(r, 200));
+          }
+          return n();
+        })()
+        """
+    )
+    assert hits > 0, "searching the book for 'entropy' found nothing"
+
+
+def test_launch_buttons_are_configured(html_dir):
+    lessons = sorted((html_dir / "lessons").glob("[0-9][0-9]_*.html"))
+    if not lessons:
+        pytest.skip("no lesson page built yet")
+    text = lessons[0].read_text(encoding="utf-8")
+    for host in ("mybinder.org", "colab.research.google.com"):
+        assert host in text, f"{lessons[0].name}: no {host} launch button"
+    # buttons open lessons/NN.ipynb in the repository, not the book/lessons symlink
+    launch = re.findall(r'href="(https://(?:mybinder\.org|colab\.research)[^"]*)"', text)
+    assert launch and all("/book/lessons/" not in u for u in launch), launch
+
+
+def test_served_from_localhost_only(server):
+    assert urlparse(server).hostname == "127.0.0.1"
