@@ -45,6 +45,14 @@ MACHINE_PATH = re.compile(r"(/root/|/home/|/tmp/|/work/|/Users/|[A-Za-z]:\\\\Use
 """Paths that must never appear in a stored output: outputs are the same on every machine."""
 
 
+def _terminal_text(text: str) -> str:
+    """What a terminal shows of ``text``: each line after its last carriage return.
+
+    A text progress bar redraws itself with ``\\r``; the stored output keeps its final state.
+    """
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+
 def clean_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Return a copy of ``nb`` with diff-friendly, machine-independent metadata.
 
@@ -73,6 +81,14 @@ def clean_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
                     out["data"].pop(mime, None)
                 if not out["data"]:
                     continue
+            if out.get("output_type") == "stream":
+                # One output per stream, as a frontend shows it (the kernel sends each flush
+                # separately: a progress bar is hundreds of them).
+                prev = outputs[-1] if outputs else None
+                if prev and prev.get("output_type") == "stream" and prev.name == out.name:
+                    prev["text"] = _terminal_text(prev["text"] + out.get("text", ""))
+                    continue
+                out["text"] = _terminal_text(out.get("text", ""))
             if "metadata" in out:
                 out["metadata"] = nbformat.from_dict(
                     {k: v for k, v in out["metadata"].items() if k not in ("execution",)}
@@ -137,8 +153,9 @@ def execute_notebook(
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    saved = {k: os.environ.get(k) for k in ("VAELEARN_BACKEND", "MPLBACKEND")}
+    saved = {k: os.environ.get(k) for k in ("VAELEARN_BACKEND", "MPLBACKEND", "VAELEARN_PROGRESS")}
     os.environ["VAELEARN_BACKEND"] = backend
+    os.environ["VAELEARN_PROGRESS"] = "text"  # stored bars show their final state
     # Figures must be stored with the lesson: the kernel gets the inline backend even when the
     # caller's environment says Agg (as `make` does for the tests).
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"

@@ -17,6 +17,7 @@ number for number.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -79,7 +80,15 @@ def _nonfinite_error(loss, epoch, batch, n_batches):
 
 
 def _progress_bar(epochs, progress, name):
-    from tqdm.auto import tqdm
+    """A tqdm bar over epochs: a widget in a live notebook, text elsewhere.
+
+    ``VAELEARN_PROGRESS=text`` forces the text bar (on stderr). ``make lessons`` sets it so a
+    stored lesson keeps the bar's final state; a widget would be stored as its first frame.
+    """
+    if os.environ.get("VAELEARN_PROGRESS", "").strip().lower() == "text":
+        from tqdm.std import tqdm
+    else:
+        from tqdm.auto import tqdm
 
     return tqdm(range(epochs), desc=f"fit {name}", unit="epoch", disable=not progress, leave=True)
 
