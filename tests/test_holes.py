@@ -252,5 +252,5 @@ def test_lesson03_plots_draw_small_figures():
         w, h = fig.get_size_inches()
         assert w <= 8 and h <= 3 and fig.dpi == 80
         plt.close(fig)
-    with pytest.raises(ValueError, match="exceeds"):
+    with pytest.raises(ValueError, match=r"within the lessons' \(8, 3\) inch limit"):
         plotting.latent_panels([("a", codes, labels)], width=9)

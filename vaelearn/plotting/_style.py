@@ -68,6 +68,23 @@ def figure(
     return fig, axes
 
 
+def check_series(name: str, value, n: int | None = None) -> np.ndarray:
+    """``value`` as a finite 1-D float64 array (of length ``n`` if given) for a plot.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, if the shape is wrong or a value is NaN or infinite.
+    """
+    v = np.asarray(value, dtype=np.float64)
+    if v.ndim != 1 or v.size < 1 or (n is not None and v.size != n):
+        want = f"({n},)" if n is not None else "(n,) with n >= 1"
+        raise ValueError(f"argument '{name}' must have shape {want}, got {v.shape}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"argument '{name}' contains NaN or infinite values")
+    return v
+
+
 def tile_images(images: np.ndarray, image_shape, ncols: int, fill: float = 1.0) -> np.ndarray:
     """Arrange flat images in a grid with one-pixel gaps, as one 2-D array for ``imshow``.
 

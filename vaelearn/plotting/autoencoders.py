@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ._style import figure
+
 __all__ = [
     "image_rows",
     "basis_images",
@@ -20,16 +22,10 @@ __all__ = [
     "distance_histograms",
 ]
 
-_DPI = 80
 
 
 def _figure(nrows: int = 1, ncols: int = 1, width: float = 4.0, height: float = 3.0, **kw):
-    import matplotlib.pyplot as plt
-
-    if width > 8 or height > 3:
-        raise ValueError(f"figure size ({width}, {height}) exceeds the lessons' (8, 3) limit")
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), dpi=_DPI, squeeze=False, **kw)
-    return fig, axes
+    return figure(nrows, ncols, width=width, height=height, **kw)
 
 
 def _images(name: str, value, image_shape) -> np.ndarray:

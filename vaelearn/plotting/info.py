@@ -10,19 +10,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ._style import figure
+from ._style import check_series, figure
 
 __all__ = ["code_lengths", "coding_costs", "binary_entropy_curve", "kl_fits"]
 
-
-def _vector(name, value, n=None):
-    v = np.asarray(value, dtype=np.float64)
-    if v.ndim != 1 or v.size < 1 or (n is not None and v.size != n):
-        want = f"({n},)" if n is not None else "(n,) with n >= 1"
-        raise ValueError(f"argument '{name}' must have shape {want}, got {v.shape}")
-    if not np.all(np.isfinite(v)):
-        raise ValueError(f"argument '{name}' contains NaN or infinite values")
-    return v
 
 
 def code_lengths(
@@ -48,7 +39,7 @@ def code_lengths(
         raise ValueError("argument 'panels' must be a non-empty dict of title -> (p, code, labels)")
     fig, axes = figure(1, len(panels), width=width, height=height)
     for ax, (title, (p, code, labels)) in zip(axes[0], panels.items(), strict=True):
-        p = _vector("p", p)
+        p = check_series("p", p)
         if len(code) != p.size or len(labels) != p.size:
             raise ValueError(f"panel {title!r}: p, code and labels must have one entry per symbol")
         pos = np.arange(p.size)
@@ -88,8 +79,8 @@ def coding_costs(
     if not isinstance(measured, Mapping) or not measured or set(measured) != set(predicted):
         raise ValueError("arguments 'measured' and 'predicted' must be dicts with the same keys")
     keys = list(measured)
-    m = _vector("measured", [measured[k] for k in keys])
-    e = _vector("predicted", [predicted[k] for k in keys])
+    m = check_series("measured", [measured[k] for k in keys])
+    e = check_series("predicted", [predicted[k] for k in keys])
     fig, axes = figure(1, 1, width=width, height=height)
     ax = axes[0, 0]
     pos = np.arange(len(keys))
@@ -116,8 +107,8 @@ def binary_entropy_curve(p, h_bits, *, width: float = 3.5, height: float = 2.5):
     -------
     matplotlib.figure.Figure
     """
-    p = _vector("p", p)
-    h = _vector("h_bits", h_bits, p.size)
+    p = check_series("p", p)
+    h = check_series("h_bits", h_bits, p.size)
     fig, axes = figure(1, 1, width=width, height=height)
     ax = axes[0, 0]
     ax.plot(p, h, color="C0")
@@ -151,8 +142,8 @@ def kl_fits(
     """
     from ..info import normal_pdf
 
-    x = _vector("x", x)
-    dens = _vector("p_density", p_density, x.size)
+    x = check_series("x", x)
+    dens = check_series("p_density", p_density, x.size)
     if not isinstance(fits, Mapping) or not fits:
         raise ValueError("argument 'fits' must be a non-empty dict of title -> (mean, var)")
     fig, axes = figure(1, len(fits), width=width, height=height, sharey=True)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ._style import figure
+from ._style import check_series, figure
 
 __all__ = [
     "variance_vs_dimension",
@@ -20,15 +20,6 @@ __all__ = [
     "variance_shares",
 ]
 
-
-def _series(name, value, n=None):
-    v = np.asarray(value, dtype=np.float64)
-    if v.ndim != 1 or v.size < 1 or (n is not None and v.size != n):
-        want = f"({n},)" if n is not None else "(n,) with n >= 1"
-        raise ValueError(f"argument '{name}' must have shape {want}, got {v.shape}")
-    if not np.all(np.isfinite(v)):
-        raise ValueError(f"argument '{name}' contains NaN or infinite values")
-    return v
 
 
 def _check_mapping(name, value):
@@ -59,19 +50,19 @@ def variance_vs_dimension(
     -------
     matplotlib.figure.Figure
     """
-    d = _series("dims", dims)
+    d = check_series("dims", dims)
     if np.any(d < 1):
         raise ValueError("argument 'dims' must hold dimensions >= 1")
     _check_mapping("variances", variances)
     fig, axes = figure(width=width, height=height)
     ax = axes[0, 0]
     for i, (label, v) in enumerate(variances.items()):
-        v = _series(f"variances[{label!r}]", v, d.size)
+        v = check_series(f"variances[{label!r}]", v, d.size)
         if np.any(v <= 0):
             raise ValueError(f"argument 'variances[{label!r}]' must be positive on a log axis")
         ax.loglog(d, v, "o", ms=4, color=f"C{i}", label=f"{label} (measured)")
     for i, (label, v) in enumerate((exact or {}).items()):
-        ax.loglog(d, _series(f"exact[{label!r}]", v, d.size), "--", color=f"C{i}", lw=1,
+        ax.loglog(d, check_series(f"exact[{label!r}]", v, d.size), "--", color=f"C{i}", lw=1,
                   label=f"{label} (exact)")
     ax.set_xlabel("dimension D")
     ax.set_ylabel("total variance")
@@ -104,7 +95,7 @@ def estimate_histograms(
     matplotlib.figure.Figure
     """
     _check_mapping("samples", samples)
-    arrays = {k: _series(f"samples[{k!r}]", v) for k, v in samples.items()}
+    arrays = {k: check_series(f"samples[{k!r}]", v) for k, v in samples.items()}
     lo = min(np.percentile(v, 0.5) for v in arrays.values())
     hi = max(np.percentile(v, 99.5) for v in arrays.values())
     edges = np.linspace(lo, hi, int(bins) + 1)
@@ -151,8 +142,8 @@ def learning_curves_compared(
     for j, (label, h) in enumerate(histories.items()):
         if "train_loss" not in h or key not in h:
             raise ValueError(f"history {label!r} needs 'train_loss' and {key!r}")
-        train = _series(f"histories[{label!r}]['train_loss']", h["train_loss"])
-        other = _series(f"histories[{label!r}][{key!r}]", h[key], train.size)
+        train = check_series(f"histories[{label!r}]['train_loss']", h["train_loss"])
+        other = check_series(f"histories[{label!r}][{key!r}]", h[key], train.size)
         epoch = np.arange(1, train.size + 1)
         ax = axes[0, j]
         ax.plot(epoch, train, label="train")
