@@ -14,8 +14,9 @@ import math
 import numpy as np
 import torch
 
-from ..info import SUM_TOL
+from ..info import SUM_TOL, _log_base
 from ._device import get_device
+from .distributions import _out
 
 __all__ = ["entropy", "cross_entropy", "kl_divergence", "gaussian_entropy", "kl_normal"]
 
@@ -47,22 +48,6 @@ def _to_tensors(args: dict):
         if torch.isnan(t).any().item():
             raise ValueError(f"argument '{name}' contains NaN")
     return out, tensor_in
-
-
-def _out(t, tensor_in):
-    return t if tensor_in else t.detach().cpu().numpy()
-
-
-def _log_base(base) -> float:
-    if base is None:
-        return 1.0
-    try:
-        b = float(base)
-    except (TypeError, ValueError):
-        raise ValueError(f"argument 'base' must be a number > 0 and != 1; got {base!r}") from None
-    if not (math.isfinite(b) and b > 0 and b != 1):
-        raise ValueError(f"argument 'base' must be a finite number > 0 and != 1; got {base!r}")
-    return math.log(b)
 
 
 def _check_distribution(t: torch.Tensor, name: str) -> None:
