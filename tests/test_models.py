@@ -263,3 +263,21 @@ def test_bad_input_raises_value_error(B, tmp_path):
     np.savez(foreign, a=np.zeros(3))
     with pytest.raises(ValueError, match="foreign.npz"):
         B.load_checkpoint(foreign)
+
+
+@pytest.mark.parametrize(
+    "make, argument",
+    [
+        (lambda B, p: B.SGD(p, lr=0.0), "'lr'"),
+        (lambda B, p: B.SGD(p, lr=float("nan")), "'lr'"),
+        (lambda B, p: B.SGD(p, lr=1e-2, momentum=1.0), "'momentum'"),
+        (lambda B, p: B.Adam(p, lr=1e-3, betas=(0.9, 1.0)), "'betas'"),
+        (lambda B, p: B.Adam(p, lr=1e-3, betas=(-0.1, 0.999)), "'betas'"),
+        (lambda B, p: B.Adam(p, lr=1e-3, eps=0.0), "'eps'"),
+        (lambda B, p: B.make_optimizer("rmsprop", p), "'optimizer'"),
+    ],
+)
+def test_optimizers_reject_bad_hyperparameters(B, make, argument):
+    params = B.VAE(x_dim=4, hidden_dims=(3,), z_dim=2, seed=0).params
+    with pytest.raises(ValueError, match=argument):
+        make(B, params)

@@ -19,6 +19,22 @@ def _check_lr(lr):
     return float(lr)
 
 
+def _check_momentum(momentum):
+    if not (0 <= momentum < 1):
+        raise ValueError(f"argument 'momentum' is {momentum!r}; expected 0 <= momentum < 1")
+    return float(momentum)
+
+
+def _check_adam(betas, eps):
+    """Adam's ``betas`` and ``eps``, checked; shared by both backends' Adam."""
+    b1, b2 = (float(b) for b in betas)
+    if not (0 <= b1 < 1 and 0 <= b2 < 1):
+        raise ValueError(f"argument 'betas' is {betas!r}; expected two floats in [0, 1)")
+    if not eps > 0:
+        raise ValueError(f"argument 'eps' is {eps!r}; expected a float > 0")
+    return (b1, b2), float(eps)
+
+
 class SGD:
     r"""Stochastic gradient descent, optionally with momentum (torch.optim.SGD's equations).
 
@@ -38,9 +54,7 @@ class SGD:
     def __init__(self, params, lr=1e-3, momentum=0.0):
         self.params = params
         self.lr = _check_lr(lr)
-        if not (0 <= momentum < 1):
-            raise ValueError(f"argument 'momentum' is {momentum!r}; expected 0 <= momentum < 1")
-        self.momentum = float(momentum)
+        self.momentum = _check_momentum(momentum)
         self.buffers = {}
         self.t = 0
 
@@ -86,13 +100,7 @@ class Adam:
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
         self.params = params
         self.lr = _check_lr(lr)
-        b1, b2 = (float(b) for b in betas)
-        if not (0 <= b1 < 1 and 0 <= b2 < 1):
-            raise ValueError(f"argument 'betas' is {betas!r}; expected two floats in [0, 1)")
-        if not eps > 0:
-            raise ValueError(f"argument 'eps' is {eps!r}; expected a float > 0")
-        self.betas = (b1, b2)
-        self.eps = float(eps)
+        self.betas, self.eps = _check_adam(betas, eps)
         self.m = {k: np.zeros_like(p) for k, p in params.items()}
         self.v = {k: np.zeros_like(p) for k, p in params.items()}
         self._tmp = {k: np.empty_like(p) for k, p in params.items()}

@@ -6,18 +6,12 @@ and update the model's parameter tensors in place.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
+from vaelearn.numpy.optim import _check_adam, _check_lr, _check_momentum
+
 __all__ = ["SGD", "Adam", "make_optimizer"]
-
-
-def _check_lr(lr):
-    if not (isinstance(lr, int | float) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"argument 'lr' is {lr!r}; expected a finite float > 0")
-    return float(lr)
 
 
 class _TorchOptimizer:
@@ -50,9 +44,7 @@ class SGD(_TorchOptimizer):
     def __init__(self, params, lr=1e-3, momentum=0.0):
         self.params = params
         self.lr = _check_lr(lr)
-        if not (0 <= momentum < 1):
-            raise ValueError(f"argument 'momentum' is {momentum!r}; expected 0 <= momentum < 1")
-        self.momentum = float(momentum)
+        self.momentum = _check_momentum(momentum)
         self._opt = torch.optim.SGD(list(params.values()), lr=self.lr, momentum=self.momentum)
 
 
@@ -72,12 +64,7 @@ class Adam(_TorchOptimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
         self.params = params
         self.lr = _check_lr(lr)
-        b1, b2 = (float(b) for b in betas)
-        if not (0 <= b1 < 1 and 0 <= b2 < 1):
-            raise ValueError(f"argument 'betas' is {betas!r}; expected two floats in [0, 1)")
-        if not eps > 0:
-            raise ValueError(f"argument 'eps' is {eps!r}; expected a float > 0")
-        self.betas, self.eps = (b1, b2), float(eps)
+        self.betas, self.eps = _check_adam(betas, eps)
         self._opt = torch.optim.Adam(list(params.values()), lr=self.lr, betas=self.betas,
                                      eps=self.eps)
 
