@@ -11,8 +11,9 @@ The tensor-relevant functions (:func:`entropy`, :func:`cross_entropy`, :func:`kl
 NumPy arrays only.
 
 Bad input raises ``ValueError`` naming the argument and the problem: NaN, negative
-probabilities, rows that do not sum to 1 within :data:`SUM_TOL`, mismatched shapes, non-positive
-variances.
+probabilities, rows that do not sum to 1 within :func:`sum_tol` of their dtype (1e-9 for float64,
+1e-5 for float32, in both backends and for NumPy arrays and tensors alike), mismatched shapes,
+non-positive variances.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import numpy as np
 
 __all__ = [
     "SUM_TOL",
+    "SUM_TOL_FLOAT32",
+    "sum_tol",
     "cross_entropy",
     "decode",
     "encode",
@@ -42,7 +45,27 @@ __all__ = [
 ]
 
 SUM_TOL = 1e-9
-"""How far from 1 the probabilities of one distribution may sum (float64 rounding)."""
+"""How far from 1 the probabilities of one float64 distribution may sum (float64 rounding)."""
+
+SUM_TOL_FLOAT32 = 1e-5
+"""The same for float32 (and lower-precision) data: a float32 softmax over a few thousand
+outcomes sums to 1 only within about ``n * 6e-8`` in the worst case, ~100 ulp in practice."""
+
+
+def sum_tol(dtype) -> float:
+    """The sum-to-one tolerance for probabilities stored in ``dtype``.
+
+    Chosen from the precision of the data, not from its container, the same in both backends:
+    :data:`SUM_TOL` (1e-9) for float64 and for anything that is not a float array (lists, ints),
+    :data:`SUM_TOL_FLOAT32` (1e-5) for float32, and 1e-2 for float16 and bfloat16.
+    ``dtype`` may be a NumPy dtype or a ``torch.dtype``.
+    """
+    name = str(dtype).replace("torch.", "")
+    if name in ("float16", "bfloat16", "half"):
+        return 1e-2
+    if name in ("float32", "float", "single"):
+        return SUM_TOL_FLOAT32
+    return SUM_TOL
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -70,7 +93,11 @@ def _as_array(a, name: str) -> np.ndarray:
 
 
 def _as_distribution(p, name: str) -> np.ndarray:
-    """Check that ``p`` holds distributions along its last axis; return it as float64."""
+    """Check that ``p`` holds distributions along its last axis; return it as float64.
+
+    The sum-to-one tolerance is :func:`sum_tol` of ``p``'s own dtype (float32 data may be off
+    by 1e-5), taken before the conversion to float64."""
+    tol = sum_tol(getattr(p, "dtype", None))
     arr = _as_array(p, name)
     if arr.ndim == 0 or arr.shape[-1] == 0:
         raise ValueError(
@@ -86,11 +113,11 @@ def _as_distribution(p, name: str) -> np.ndarray:
         )
     sums = arr.sum(axis=-1)
     err = np.abs(sums - 1.0)
-    if (err > SUM_TOL).any():
+    if (err > tol).any():
         worst = np.asarray(sums).flat[int(np.argmax(err))]
         raise ValueError(
             f"argument '{name}' is not a distribution: its last axis must sum to 1 within "
-            f"{SUM_TOL:g}, but a row sums to {worst:.12g}"
+            f"{tol:g}, but a row sums to {worst:.12g}"
         )
     return arr
 
@@ -142,7 +169,8 @@ def entropy(p, base=None):
     Returns
     -------
     ndarray, shape (...)
-        float64; a 0-d array for a single distribution.
+        float64, >= 0; a 0-d array for a single distribution (the torch backend returns the
+        same 0-d array for NumPy input).
 
     Raises
     ------
@@ -151,8 +179,9 @@ def entropy(p, base=None):
     """
     lb = _log_base(base)
     p = _as_distribution(p, "p")
-    # "+ 0.0" turns the -0.0 of a point mass into 0.0.
-    return -np.sum(p * _log_or_zero(p), axis=-1) / lb + 0.0
+    # -p log p >= 0 term by term: log(min(p, 1)) so a p of 1 + 1e-12 (within the sum tolerance)
+    # cannot give a negative term; "+ 0.0" turns the -0.0 of a point mass into 0.0.
+    return np.asarray(-np.sum(p * _log_or_zero(np.minimum(p, 1.0)), axis=-1) / lb + 0.0)
 
 
 def cross_entropy(p, q, base=None):
@@ -182,7 +211,8 @@ def cross_entropy(p, q, base=None):
     q = _as_distribution(q, "q")
     _check_pair(p, q)
     with np.errstate(divide="ignore"):
-        terms = np.where(p > 0, -p * np.log(np.where(p > 0, q, 1.0)), 0.0)
+        # -p log q >= 0 term by term (min(q, 1): q may exceed 1 by the sum tolerance)
+        terms = np.where(p > 0, -p * np.log(np.where(p > 0, np.minimum(q, 1.0), 1.0)), 0.0)
     return np.sum(terms, axis=-1) / lb
 
 
@@ -214,10 +244,23 @@ def kl_divergence(p, q, base=None):
     p = _as_distribution(p, "p")
     q = _as_distribution(q, "q")
     _check_pair(p, q)
+    return np.sum(_kl_terms(p, q), axis=-1) / lb
+
+
+def _kl_terms(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    r"""The terms :math:`p_i \log(p_i/q_i) - p_i + q_i \ge 0` of :math:`D_{KL}(p\|q)`.
+
+    They sum to the KL (the :math:`-p_i + q_i` parts cancel in the sum, up to how far p and q
+    are from summing to 1) and each is non-negative (:math:`t\log t - t + 1 \ge 0`), so a KL of
+    two nearly equal distributions cannot come out negative by cancellation; round-off below 0
+    is clipped to 0. ``log p - log q`` rather than ``log(p / q)``: the ratio overflows for a
+    subnormal q. ``inf`` where ``p > 0 = q``; terms with ``p = 0`` are ``q``.
+    """
     pos = p > 0
-    with np.errstate(divide="ignore"):
-        terms = np.where(pos, p * (_log_or_zero(p) - np.log(np.where(pos, q, 1.0))), 0.0)
-    return np.sum(terms, axis=-1) / lb
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ratio = _log_or_zero(p) - np.log(np.where(pos, q, 1.0))
+        terms = np.where(pos, p * log_ratio - p + q, q)
+    return np.maximum(terms, 0.0)
 
 
 # -- Gaussians ---------------------------------------------------------------------------------
@@ -245,7 +288,8 @@ def gaussian_entropy(var, base=None):
     """
     lb = _log_base(base)
     var = _as_variance(var, "var")
-    return 0.5 * np.log(2.0 * np.pi * np.e * var) / lb
+    # log(2 pi e) + log(var): the product 2 pi e var overflows for var > 1.6e307
+    return 0.5 * (math.log(2.0 * math.pi * math.e) + np.log(var)) / lb
 
 
 def kl_normal(mu_q, var_q, mu_p=0.0, var_p=1.0):
@@ -290,7 +334,16 @@ def kl_normal(mu_q, var_q, mu_p=0.0, var_p=1.0):
             f"arguments do not broadcast: mu_q{mu_q.shape}, var_q{var_q.shape}, "
             f"mu_p{mu_p.shape}, var_p{var_p.shape}"
         ) from None
-    return 0.5 * (np.log(var_p / var_q) + (var_q + (mu_q - mu_p) ** 2) / var_p - 1.0)
+    from .numpy.distributions import _exp_minus_1_minus  # here: vaelearn.numpy imports this module
+
+    # 1/2 [g(r) + (mu_q - mu_p)^2 / var_p] with r = log var_q - log var_p and
+    # g(r) = e^r - 1 - r >= 0: a difference of logs (var_p / var_q overflows for var_q = 1e-200,
+    # var_p = 1e200) and no cancellation when var_q ~ var_p, so the result is >= 0.
+    with np.errstate(over="ignore", under="ignore"):
+        r = np.log(var_q) - np.log(var_p)
+        ratio = var_q / var_p  # more accurate than exp(r); 0 or inf only where r dominates
+        g = np.where(np.abs(r) < 0.5, _exp_minus_1_minus(r), ratio - 1.0 - r)
+        return 0.5 * (g + (mu_q - mu_p) ** 2 / var_p)
 
 
 def normal_pdf(x, mean=0.0, var=1.0):
@@ -301,7 +354,9 @@ def normal_pdf(x, mean=0.0, var=1.0):
     x = _as_array(x, "x")
     mean = _as_array(mean, "mean")
     var = _as_variance(var, "var")
-    return np.exp(-((x - mean) ** 2) / (2.0 * var)) / np.sqrt(2.0 * np.pi * var)
+    # sqrt(2 pi) * sqrt(var): 2 pi var overflows for var > 2.8e307
+    with np.errstate(over="ignore", under="ignore"):
+        return np.exp(-((x - mean) ** 2) / (2.0 * var)) / (math.sqrt(2.0 * math.pi) * np.sqrt(var))
 
 
 def mixture_pdf(x, weights, means, variances):
@@ -363,9 +418,17 @@ def fit_normal_by_kl(x, p_density, direction, *, init=None):
             "arguments 'x' and 'p_density' must be 1-D of one length >= 3 with 'x' increasing; "
             f"got shapes {x.shape} and {dens.shape}"
         )
+    if not np.isfinite(x).all() or not np.isfinite(dens).all():
+        raise ValueError("arguments 'x' and 'p_density' must be finite")
     if (dens < 0).any():
         raise ValueError("argument 'p_density' has negative values")
-    dens = dens / np.trapezoid(dens, x)
+    mass = np.trapezoid(dens, x)
+    if not (mass > 0 and math.isfinite(mass)):
+        raise ValueError(
+            f"argument 'p_density' has total mass {mass:g} on the grid 'x'; it needs a finite, "
+            "positive integral to be normalised"
+        )
+    dens = dens / mass
     mean = float(np.trapezoid(x * dens, x))
     var = float(np.trapezoid((x - mean) ** 2 * dens, x))
     if direction == "forward":
@@ -398,7 +461,10 @@ def huffman_code(p):
     Repeatedly merges the two least probable nodes; the first of the two gets ``'0'``, the
     second ``'1'``. Ties are broken deterministically: symbols before merged nodes, then by
     index (merged nodes by creation order). Its expected length ``L`` satisfies
-    :math:`H_2(p) \le L < H_2(p) + 1`, with equality on the left for dyadic ``p``. Lesson 01.
+    :math:`H_2(p) \le L \le H_2(p) + 1`, with equality on the left for dyadic ``p``. The right
+    inequality is strict, :math:`L < H_2(p) + 1`, unless one symbol has probability 1: a
+    codeword has at least one bit, so a point mass has :math:`H_2 = 0` and :math:`L = 1`.
+    Lesson 01.
 
     Parameters
     ----------
@@ -532,7 +598,9 @@ def encode(message, code) -> str:
     msg = np.asarray(message)
     if msg.ndim != 1 or (msg.size and msg.dtype.kind not in "iu"):
         raise ValueError("argument 'message' must be a 1-D array of integer symbol indices")
-    if msg.size and (msg.min() < 0 or msg.max() >= len(code)):
+    if msg.size == 0:
+        return ""  # an empty message costs no bits
+    if msg.min() < 0 or msg.max() >= len(code):
         raise ValueError(f"argument 'message' has symbols outside 0..{len(code) - 1}")
     table = np.array(code, dtype=object)
     return "".join(table[msg])

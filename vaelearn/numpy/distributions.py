@@ -123,6 +123,34 @@ def reparameterize_backward(dz, z_logvar, eps):
     return dz_mean, dz_logvar
 
 
+# Taylor coefficients 1/k! for k = 2..17: exp(x) - 1 - x = x^2 (1/2! + x/3! + x^2/4! + ...).
+_EXPM1_MINUS_COEFS = tuple(1.0 / math.factorial(k) for k in range(17, 1, -1))
+
+
+def _exp_minus_1_minus(x):
+    r""":math:`g(x) = e^x - 1 - x \ge 0`, accurate to a few ulp and never negative.
+
+    Written naively, ``exp(x) - 1 - x`` cancels to round-off (and can come out negative) near
+    ``x = 0``, which is exactly where a collapsed latent dimension of a VAE sits
+    (:math:`\mathrm{KL} = \tfrac12(\mu^2 + g(\log\sigma^2))`). For :math:`|x| < 1/2` the
+    Taylor series :math:`x^2 \sum_{k\ge2} x^{k-2}/k!` (16 terms, truncation below 1e-17
+    relative) is used; elsewhere ``expm1(x) - x``, whose two parts differ by at least 0.1.
+    On :math:`|x| < 1/2` the series' sum is at least 0.4 and it is multiplied by :math:`x^2 \ge 0`;
+    elsewhere the difference is at least 0.1, far above round-off: so ``g >= 0`` holds in float32
+    and float64.
+    ``inf`` where :math:`e^x` overflows. Keeps the dtype of ``x``.
+    """
+    x = np.asarray(x)
+    small = np.abs(x) < 0.5
+    xs = np.where(small, x, 0)
+    poly = _EXPM1_MINUS_COEFS[0] + 0 * xs
+    for c in _EXPM1_MINUS_COEFS[1:]:
+        poly = poly * xs + c
+    with np.errstate(over="ignore", invalid="ignore"):
+        big = np.expm1(np.where(small, 0, x)) - x
+    return np.where(small, xs * xs * poly, big)
+
+
 def kl_normal_std_normal(z_mean, z_logvar):
     r"""KL(N(mu, diag(sigma^2)) || N(0, I)) per example, in nats.
 
@@ -143,7 +171,9 @@ def kl_normal_std_normal(z_mean, z_logvar):
     z_mean = np.asarray(z_mean)
     z_logvar = np.asarray(z_logvar)
     _check_same_shape(("z_mean", "z_logvar"), z_mean, z_logvar)
-    return -0.5 * np.sum(1 + z_logvar - z_mean * z_mean - np.exp(z_logvar), axis=-1)
+    # the same sum written as 1/2 sum_j (mu_j^2 + [exp(lv_j) - 1 - lv_j]): both parts are >= 0,
+    # and the bracket (see _exp_minus_1_minus) never cancels to a negative number near lv = 0
+    return 0.5 * np.sum(z_mean * z_mean + _exp_minus_1_minus(z_logvar), axis=-1)
 
 
 def log_px_given_z_bernoulli(x, x_logits):
@@ -194,10 +224,9 @@ def log_px_given_z_gaussian(x, x_mean, log_sigma):
     x_mean = np.asarray(x_mean)
     log_sigma = np.asarray(log_sigma, dtype=x_mean.dtype)
     x_dim = x_mean.shape[-1]
-    inv_var = np.exp(-2 * log_sigma)
-    diff = x - x_mean
     log_sigma_sum = np.broadcast_to(log_sigma, (x_dim,)).sum()
-    return -0.5 * np.sum(diff * diff * inv_var, axis=-1) - log_sigma_sum - 0.5 * x_dim * LOG_2PI
+    sq = _sq_over_var(x - x_mean, 2 * log_sigma)  # (x - m)^2 / sigma^2, no 0 * inf
+    return -0.5 * np.sum(sq, axis=-1) - log_sigma_sum - 0.5 * x_dim * LOG_2PI
 
 
 def log_normal(z, mean, logvar):
@@ -221,8 +250,48 @@ def log_normal(z, mean, logvar):
     z = np.asarray(z)
     mean = np.asarray(mean, dtype=z.dtype)
     logvar = np.asarray(logvar, dtype=z.dtype)
-    diff = z - mean
-    return -0.5 * np.sum(LOG_2PI + logvar + diff * diff * np.exp(-logvar), axis=-1)
+    return -0.5 * np.sum(LOG_2PI + logvar + _sq_over_var(z - mean, logvar), axis=-1)
+
+
+def _log_normal_eps(eps, logvar):
+    r"""log N(z; mu, sigma^2) at the reparameterised sample :math:`z = \mu + \sigma\varepsilon`,
+    summed over the last axis: :math:`-\tfrac12\sum_j(\varepsilon_j^2 + \log 2\pi +
+    \log\sigma_j^2)`.
+
+    The same number as ``log_normal(z, mu, logvar)``, computed from the noise: ``z - mu`` is
+    never formed, so it cannot round away when sigma << |mu| nor give 0 * inf past the exp range.
+    Lessons 05-07 (log q(z|x) in the Monte Carlo KL and the IWAE weights).
+
+    Parameters
+    ----------
+    eps : ndarray, shape (..., z_dim)
+    logvar : ndarray, broadcastable to ``eps``
+
+    Returns
+    -------
+    ndarray, shape (...,)
+    """
+    eps = np.asarray(eps)
+    logvar = np.asarray(logvar, dtype=eps.dtype)
+    return -0.5 * np.sum(eps * eps + LOG_2PI + logvar, axis=-1)
+
+
+def _sq_over_var(diff, logvar):
+    r""":math:`d^2 / \sigma^2 = d^2 e^{-\log\sigma^2}` without overflow or 0 * inf.
+
+    Computed as ``exp(2 log|d| - logvar)`` (0 where ``d = 0``), so it is finite whenever the true
+    value is, e.g. ``d = 1e-300, logvar = -800`` gives 1e-252 where ``d*d*exp(-logvar)`` gives
+    0 * inf = NaN. Relative error about ``|2 log|d| - logvar|`` ulp.
+    """
+    diff = np.asarray(diff)
+    logvar = np.asarray(logvar)
+    if logvar.ndim == 0 and logvar == 0:  # unit variance (the prior): the plain square is exact
+        return diff * diff
+    a = np.abs(diff)
+    pos = a > 0
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        out = np.exp(2 * np.log(np.where(pos, a, 1)) - logvar)
+    return np.where(pos, out, 0)
 
 
 def logmeanexp(a, axis=0):

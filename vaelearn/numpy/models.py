@@ -24,6 +24,7 @@ import numpy as np
 
 from .distributions import (
     LOG_2PI,
+    _log_normal_eps,
     kl_normal_std_normal,
     log_normal,
     logmeanexp,
@@ -639,7 +640,8 @@ class VAE(_Model):
         if kl == "analytic":
             kl_value = kl_normal_std_normal(z_mean, z_logvar)
         else:
-            kl_value = log_normal(z, z_mean, z_logvar) - log_normal(z, 0.0, 0.0)
+            # log q(z|x) from the noise (z - z_mean would round away when sigma << |mu|)
+            kl_value = _log_normal_eps(eps, z_logvar) - log_normal(z, 0.0, 0.0)
         if eps.ndim == 3:
             log_px = log_px.mean(axis=0)
             if kl == "mc":

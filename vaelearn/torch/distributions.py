@@ -146,8 +146,24 @@ def reparameterize_backward(dz, z_logvar, eps):
     return _out(dz_mean, tin), _out(dz_logvar, tin)
 
 
+# Taylor coefficients 1/k! for k = 2..17, as in vaelearn.numpy.distributions._exp_minus_1_minus
+_EXPM1_MINUS_COEFS = tuple(1.0 / math.factorial(k) for k in range(17, 1, -1))
+
+
+def _exp_minus_1_minus_t(x):
+    """``exp(x) - 1 - x >= 0`` without cancellation near 0 (see the NumPy twin for the proof)."""
+    small = x.abs() < 0.5
+    xs = torch.where(small, x, torch.zeros_like(x))
+    poly = torch.full_like(xs, _EXPM1_MINUS_COEFS[0])
+    for c in _EXPM1_MINUS_COEFS[1:]:
+        poly = poly * xs + c
+    big = torch.expm1(torch.where(small, torch.zeros_like(x), x)) - x
+    return torch.where(small, xs * xs * poly, big)
+
+
 def _kl_t(z_mean, z_logvar):
-    return -0.5 * torch.sum(1 + z_logvar - z_mean * z_mean - torch.exp(z_logvar), dim=-1)
+    # 1/2 sum_j (mu_j^2 + [exp(lv_j) - 1 - lv_j]): both parts >= 0, no cancellation near lv = 0
+    return 0.5 * torch.sum(z_mean * z_mean + _exp_minus_1_minus_t(z_logvar), dim=-1)
 
 
 def kl_normal_std_normal(z_mean, z_logvar):
@@ -195,10 +211,9 @@ def log_px_given_z_bernoulli(x, x_logits):
 
 def _log_gaussian_t(x, x_mean, log_sigma):
     x_dim = x_mean.shape[-1]
-    diff = x - x_mean
-    inv_var = torch.exp(-2 * log_sigma)
     log_sigma_sum = torch.broadcast_to(log_sigma, (x_dim,)).sum()
-    return -0.5 * torch.sum(diff * diff * inv_var, dim=-1) - log_sigma_sum - 0.5 * x_dim * LOG_2PI
+    sq = _sq_over_var_t(x - x_mean, 2 * log_sigma)  # (x - m)^2 / sigma^2, no 0 * inf
+    return -0.5 * torch.sum(sq, dim=-1) - log_sigma_sum - 0.5 * x_dim * LOG_2PI
 
 
 def log_px_given_z_gaussian(x, x_mean, log_sigma):
@@ -218,13 +233,28 @@ def log_px_given_z_gaussian(x, x_mean, log_sigma):
     return _out(_log_gaussian_t(x, x_mean, log_sigma), tin)
 
 
+def _sq_over_var_t(diff, logvar):
+    """``diff^2 / exp(logvar)`` as ``exp(2 log|diff| - logvar)`` (0 where diff = 0): finite
+    wherever the true value is, with a finite gradient at diff = 0 (see the NumPy twin)."""
+    a = diff.abs()
+    pos = a > 0
+    out = torch.exp(2 * torch.log(torch.where(pos, a, torch.ones_like(a))) - logvar)
+    return torch.where(pos, out, torch.zeros_like(out))
+
+
 def _log_normal_t(z, mean, logvar):
-    diff = z - mean
-    if isinstance(logvar, torch.Tensor):
-        inv_var = torch.exp(-logvar)
-    else:  # a Python float (the prior: logvar = 0)
-        inv_var = math.exp(-logvar)
-    return -0.5 * torch.sum(LOG_2PI + logvar + diff * diff * inv_var, dim=-1)
+    if not isinstance(logvar, torch.Tensor):  # a Python float (the prior: logvar = 0)
+        if logvar == 0:  # unit variance: the plain square is exact
+            diff = z - mean
+            return -0.5 * torch.sum(LOG_2PI + diff * diff, dim=-1)
+        logvar = torch.full_like(z, float(logvar))
+    return -0.5 * torch.sum(LOG_2PI + logvar + _sq_over_var_t(z - mean, logvar), dim=-1)
+
+
+def _log_normal_eps_t(eps, logvar):
+    """log N(mu + sigma * eps; mu, sigma^2) summed over the last axis, from the noise:
+    ``-1/2 sum(eps^2 + log 2 pi + logvar)``; ``z - mu`` is never formed."""
+    return -0.5 * torch.sum(eps * eps + LOG_2PI + logvar, dim=-1)
 
 
 def log_normal(z, mean, logvar):

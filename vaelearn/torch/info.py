@@ -3,8 +3,9 @@
 The same names and signatures as :mod:`vaelearn.numpy.info` (whose reference implementations
 live in :mod:`vaelearn.info`), written with torch operations. NumPy arrays in give NumPy arrays
 out (computed in float64 on :func:`vaelearn.torch.get_device`); torch tensors in give tensors
-out, keeping the autograd graph. Validation is the same (``ValueError`` naming the argument);
-for float32 tensors a distribution may sum to 1 within ``1e-5`` instead of ``1e-9``.
+out, keeping the autograd graph. Validation is the same (``ValueError`` naming the argument),
+including the sum-to-one tolerance, chosen from the data's dtype by :func:`vaelearn.info.sum_tol`
+(1e-9 for float64, 1e-5 for float32, whether a NumPy array or a tensor).
 """
 
 from __future__ import annotations
@@ -14,17 +15,17 @@ import math
 import numpy as np
 import torch
 
-from ..info import SUM_TOL, _log_base
+from ..info import _log_base, sum_tol
 from ._device import get_device
-from .distributions import _out
+from .distributions import _exp_minus_1_minus_t, _out
 
 __all__ = ["entropy", "cross_entropy", "kl_divergence", "gaussian_entropy", "kl_normal"]
 
-_SUM_TOL_LOW_PRECISION = 1e-5
-
-
 def _to_tensors(args: dict):
-    """Convert named inputs to tensors on one device and dtype; return (tensors, tensor_in)."""
+    """Convert named inputs to tensors on one device and dtype.
+
+    Returns ``(tensors, tensor_in, tols)``: ``tols[name]`` is the sum-to-one tolerance of the
+    input's own dtype (:func:`vaelearn.info.sum_tol`), taken before any conversion."""
     tensor_in = any(isinstance(a, torch.Tensor) for a in args.values())
     ref = next((a for a in args.values() if isinstance(a, torch.Tensor)), None)
     device = ref.device if ref is not None else get_device()
@@ -33,7 +34,9 @@ def _to_tensors(args: dict):
     ]
     dtype = floats[0] if floats else torch.float64
     out = {}
+    tols = {}
     for name, a in args.items():
+        tols[name] = sum_tol(getattr(a, "dtype", None))  # the precision the data came in
         if isinstance(a, torch.Tensor):
             out[name] = a.to(device=device, dtype=dtype)
             continue
@@ -47,10 +50,10 @@ def _to_tensors(args: dict):
     for name, t in out.items():
         if torch.isnan(t).any().item():
             raise ValueError(f"argument '{name}' contains NaN")
-    return out, tensor_in
+    return out, tensor_in, tols
 
 
-def _check_distribution(t: torch.Tensor, name: str) -> None:
+def _check_distribution(t: torch.Tensor, name: str, tol: float) -> None:
     if t.dim() == 0 or t.shape[-1] == 0:
         raise ValueError(
             f"argument '{name}' must have the outcomes on a non-empty last axis; "
@@ -64,7 +67,6 @@ def _check_distribution(t: torch.Tensor, name: str) -> None:
                 f"argument '{name}' has negative entries (smallest {t.min().item():.3g}); "
                 "probabilities must be >= 0"
             )
-        tol = SUM_TOL if t.dtype == torch.float64 else _SUM_TOL_LOW_PRECISION
         sums = t.sum(dim=-1)
         err = (sums - 1.0).abs()
         if (err > tol).any().item():
@@ -113,9 +115,11 @@ def entropy(p, base=None):
     See :func:`vaelearn.info.entropy`. ``p`` has shape ``(..., n_outcomes)``; returns ``(...)``.
     """
     lb = _log_base(base)
-    t, tin = _to_tensors({"p": p})
-    _check_distribution(t["p"], "p")
-    return _out(-_plogq(t["p"], t["p"]).sum(dim=-1) / lb + 0.0, tin)
+    t, tin, tols = _to_tensors({"p": p})
+    _check_distribution(t["p"], "p", tols["p"])
+    p = t["p"]
+    # -p log min(p, 1) >= 0 term by term (p may exceed 1 by the sum tolerance)
+    return _out(-_plogq(p, p.clamp(max=1.0)).sum(dim=-1) / lb + 0.0, tin)
 
 
 def cross_entropy(p, q, base=None):
@@ -124,12 +128,12 @@ def cross_entropy(p, q, base=None):
     See :func:`vaelearn.info.cross_entropy`. ``inf`` where ``p_i > 0 = q_i``.
     """
     lb = _log_base(base)
-    t, tin = _to_tensors({"p": p, "q": q})
-    _check_distribution(t["p"], "p")
-    _check_distribution(t["q"], "q")
+    t, tin, tols = _to_tensors({"p": p, "q": q})
+    _check_distribution(t["p"], "p", tols["p"])
+    _check_distribution(t["q"], "q", tols["q"])
     _check_pair(t["p"], t["q"])
     p, q = torch.broadcast_tensors(t["p"], t["q"])
-    return _out(-_plogq(p, q).sum(dim=-1) / lb, tin)
+    return _out(-_plogq(p, q.clamp(max=1.0)).sum(dim=-1) / lb, tin)
 
 
 def kl_divergence(p, q, base=None):
@@ -138,12 +142,17 @@ def kl_divergence(p, q, base=None):
     See :func:`vaelearn.info.kl_divergence`. ``inf`` where ``p_i > 0 = q_i``.
     """
     lb = _log_base(base)
-    t, tin = _to_tensors({"p": p, "q": q})
-    _check_distribution(t["p"], "p")
-    _check_distribution(t["q"], "q")
+    t, tin, tols = _to_tensors({"p": p, "q": q})
+    _check_distribution(t["p"], "p", tols["p"])
+    _check_distribution(t["q"], "q", tols["q"])
     _check_pair(t["p"], t["q"])
     p, q = torch.broadcast_tensors(t["p"], t["q"])
-    return _out((_plogq(p, p) - _plogq(p, q)).sum(dim=-1) / lb, tin)
+    # terms p log(p/q) - p + q >= 0 (see vaelearn.info._kl_terms), round-off below 0 clipped
+    pos = p > 0
+    one = torch.ones_like(p)
+    log_ratio = torch.log(torch.where(pos, p, one)) - torch.log(torch.where(pos, q, one))
+    terms = torch.where(pos, p * log_ratio - p + q, q)
+    return _out(terms.clamp(min=0.0).sum(dim=-1) / lb, tin)
 
 
 def gaussian_entropy(var, base=None):
@@ -152,9 +161,10 @@ def gaussian_entropy(var, base=None):
     Elementwise. See :func:`vaelearn.info.gaussian_entropy`. Lesson 01.
     """
     lb = _log_base(base)
-    t, tin = _to_tensors({"var": var})
+    t, tin, tols = _to_tensors({"var": var})
     _check_variance(t["var"], "var")
-    return _out(0.5 * torch.log(2.0 * math.pi * math.e * t["var"]) / lb, tin)
+    # log(2 pi e) + log(var): the product overflows for var > 1.6e307
+    return _out(0.5 * (math.log(2.0 * math.pi * math.e) + torch.log(t["var"])) / lb, tin)
 
 
 def kl_normal(mu_q, var_q, mu_p=0.0, var_p=1.0):
@@ -167,7 +177,7 @@ def kl_normal(mu_q, var_q, mu_p=0.0, var_p=1.0):
 
     See :func:`vaelearn.info.kl_normal`.
     """
-    t, tin = _to_tensors({"mu_q": mu_q, "var_q": var_q, "mu_p": mu_p, "var_p": var_p})
+    t, tin, tols = _to_tensors({"mu_q": mu_q, "var_q": var_q, "mu_p": mu_p, "var_p": var_p})
     for name in ("var_q", "var_p"):
         _check_variance(t[name], name)
     for name in ("mu_q", "mu_p"):
@@ -179,4 +189,8 @@ def kl_normal(mu_q, var_q, mu_p=0.0, var_p=1.0):
         shapes = ", ".join(f"{k}{tuple(v.shape)}" for k, v in t.items())
         raise ValueError(f"arguments do not broadcast: {shapes}") from None
     mq, vq, mp, vp = t["mu_q"], t["var_q"], t["mu_p"], t["var_p"]
-    return _out(0.5 * (torch.log(vp / vq) + (vq + (mq - mp) ** 2) / vp - 1.0), tin)
+    # 1/2 [g(r) + (mu_q - mu_p)^2 / var_p], r = log var_q - log var_p, g(r) = e^r - 1 - r >= 0
+    # (see vaelearn.info.kl_normal): a difference of logs, no cancellation, never negative
+    r = torch.log(vq) - torch.log(vp)
+    g = torch.where(r.abs() < 0.5, _exp_minus_1_minus_t(r), vq / vp - 1.0 - r)
+    return _out(0.5 * (g + (mq - mp) ** 2 / vp), tin)

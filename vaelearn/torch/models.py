@@ -30,7 +30,15 @@ from vaelearn.numpy.models import (
 from vaelearn.numpy.models import save_checkpoint as _np_save_checkpoint
 
 from ._device import get_device
-from .distributions import LOG_2PI, _kl_t, _log_normal_t, _logmeanexp_t, _out, _torch_dtype
+from .distributions import (
+    LOG_2PI,
+    _kl_t,
+    _log_normal_eps_t,
+    _log_normal_t,
+    _logmeanexp_t,
+    _out,
+    _torch_dtype,
+)
 from .layers import init_linear
 
 __all__ = [
@@ -440,7 +448,8 @@ class VAE(_Model):
         if kl == "analytic":
             kl_value = _kl_t(z_mean, z_logvar)
         else:
-            kl_value = _log_normal_t(z, z_mean, z_logvar) - _log_normal_t(z, 0.0, 0.0)
+            # log q(z|x) from the noise (z - z_mean would round away when sigma << |mu|)
+            kl_value = _log_normal_eps_t(eps, z_logvar) - _log_normal_t(z, 0.0, 0.0)
         if eps.dim() == 3:
             log_px = log_px.mean(dim=0)
             if kl == "mc":
@@ -452,7 +461,9 @@ class VAE(_Model):
         z = z_mean + torch.exp(0.5 * z_logvar) * eps
         target = x if x_target is None else x_target
         log_px = self._log_px_t(target, self._decode_raw_t(z))
-        log_w = log_px + _log_normal_t(z, 0.0, 0.0) - _log_normal_t(z, z_mean, z_logvar)
+        # log q(z|x) at z = mu + sigma * eps is -1/2 sum(eps^2 + log 2 pi + logvar): from eps,
+        # never from z - mu (which rounds away when sigma << |mu|, or gives 0 * inf)
+        log_w = log_px + _log_normal_t(z, 0.0, 0.0) - _log_normal_eps_t(eps, z_logvar)
         return log_w, log_px, z_mean, z_logvar
 
     def iwae_bound(self, x, eps):
