@@ -219,7 +219,10 @@ def register_train(subparsers) -> None:
         "--optimizer", choices=("adam", "sgd"), default="adam", help="[default: adam]"
     )
     run.add_argument(
-        "--seed", type=int, default=0, help="seeds weights, batch order and noise [default: 0]"
+        "--seed",
+        type=_nonneg_int,
+        default=0,
+        help="seeds weights, batch order and noise [default: 0]",
     )
     run.add_argument(
         "--mode",
@@ -251,15 +254,33 @@ def _load_data(args):
     return ds, image_shape
 
 
-def _prepare_out(out: str) -> Path:
+def _check_out(out: str) -> Path:
+    """Validate --out without creating anything (validate everything first, then act)."""
+    if not out.strip():
+        raise CommandError("--out is empty; name the folder to write the run into")
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise CommandError(f"--out {out!r} exists and is not a folder")
+    return path
+
+
+def _prepare_out(out: str) -> Path:
+    path = _check_out(out)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CommandError(f"cannot create --out folder {out!r}: {exc}") from exc
     return path
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
 
 
 def _write_history(history: dict, out: Path) -> None:
@@ -325,24 +346,33 @@ def train(args) -> int:
         )
     if args.likelihood == "bernoulli" and args.sigma != 1.0:
         raise CommandError("--sigma applies to --likelihood gaussian only")
-    out = _prepare_out(args.out)
+    _check_out(args.out)
 
     import vaelearn
 
     B = vaelearn.get_backend(backend_name)
     device = B.get_device(args.device)  # validates --device (ValueError: no CUDA, bad name)
     ds, image_shape = _load_data(args)
-    with device_env(args.device if backend_name == "torch" else None):
-        model = B.VAE(  # a torch model keeps the device it is built on
-            x_dim=ds.x_train.shape[1],
-            hidden_dims=tuple(args.hidden),
-            z_dim=args.z_dim,
-            likelihood=args.likelihood,
-            sigma=args.sigma,
-            beta=args.beta,
-            seed=args.seed,
-            dtype="float64",
-        )
+    try:
+        with device_env(args.device if backend_name == "torch" else None):
+            model = B.VAE(  # a torch model keeps the device it is built on
+                x_dim=ds.x_train.shape[1],
+                hidden_dims=tuple(args.hidden),
+                z_dim=args.z_dim,
+                likelihood=args.likelihood,
+                sigma=args.sigma,
+                beta=args.beta,
+                seed=args.seed,
+                dtype="float64",
+            )
+    except (MemoryError, RuntimeError) as exc:  # numpy MemoryError; torch's allocator error
+        if isinstance(exc, RuntimeError) and "alloc" not in str(exc).lower():
+            raise
+        raise CommandError(
+            f"not enough memory for a VAE {ds.x_train.shape[1]}-"
+            f"{'-'.join(map(str, args.hidden))}-{args.z_dim}; choose a smaller --z-dim/--hidden"
+        ) from None
+    out = _prepare_out(args.out)  # created only once everything above is valid
     print(
         f"vaelearn train: {args.data} ({ds.x_train.shape[0]} train / {ds.x_test.shape[0]} test), "
         f"VAE {ds.x_train.shape[1]}-{'-'.join(map(str, args.hidden))}-{args.z_dim} "

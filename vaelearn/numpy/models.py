@@ -63,17 +63,60 @@ def _check_dtype(dtype):
     return name
 
 
+def _is_int(v):
+    return not isinstance(v, bool) and isinstance(v, int | np.integer)
+
+
 def _check_sizes(x_dim, hidden_dims, z_dim):
-    if int(x_dim) != x_dim or x_dim < 1:
+    if not _is_int(x_dim) or x_dim < 1:
         raise ValueError(f"argument 'x_dim' is {x_dim!r}; expected a positive int")
-    if int(z_dim) != z_dim or z_dim < 1:
+    if not _is_int(z_dim) or z_dim < 1:
         raise ValueError(f"argument 'z_dim' is {z_dim!r}; expected a positive int")
-    if isinstance(hidden_dims, int):
+    if _is_int(hidden_dims):
         hidden_dims = (hidden_dims,)
-    hidden_dims = tuple(int(h) for h in hidden_dims)
-    if any(h < 1 for h in hidden_dims):
-        raise ValueError(f"argument 'hidden_dims' is {hidden_dims}; widths must be positive")
-    return int(x_dim), hidden_dims, int(z_dim)
+    # a string is a sequence too: '128' would silently become widths (1, 2, 8)
+    if isinstance(hidden_dims, str | bytes) or not hasattr(hidden_dims, "__iter__"):
+        raise ValueError(
+            f"argument 'hidden_dims' is {hidden_dims!r}; expected an int or a sequence of ints"
+        )
+    hidden_dims = tuple(hidden_dims)
+    if any(not _is_int(h) or h < 1 for h in hidden_dims):
+        raise ValueError(
+            f"argument 'hidden_dims' is {hidden_dims!r}; widths must be positive ints"
+        )
+    return int(x_dim), tuple(int(h) for h in hidden_dims), int(z_dim)
+
+
+def _check_seed(seed):
+    """An int >= 0 (NumPy's own message for a bad seed does not name the argument)."""
+    if not _is_int(seed) or seed < 0:
+        raise ValueError(f"argument 'seed' is {seed!r}; expected an int >= 0")
+    return int(seed)
+
+
+def _check_beta(beta):
+    if isinstance(beta, bool) or not isinstance(beta, int | float | np.integer | np.floating):
+        raise ValueError(f"argument 'beta' is {beta!r}; expected a finite float >= 0")
+    if not (float(beta) >= 0 and math.isfinite(float(beta))):
+        raise ValueError(f"argument 'beta' is {beta!r}; expected a finite float >= 0")
+    return float(beta)
+
+
+def _get_beta(self):
+    return self._beta
+
+
+def _set_beta(self, value):
+    # training may change beta (fit's beta_schedule): keep the config that repr and checkpoints
+    # use in step, so a save/load round trip gives the same loss
+    self._beta = _check_beta(value)
+    if hasattr(self, "config"):
+        self.config["beta"] = self._beta
+
+
+_BETA_PROPERTY = property(
+    _get_beta, _set_beta, doc="Weight of the KL term in the training loss (kept in ``config``)."
+)
 
 
 def _check_activation(activation):
@@ -216,14 +259,17 @@ class _Model:
     def set_params(self, params):
         """Copy NumPy arrays into the parameters in place; keys and shapes must match exactly.
 
+        All values are checked (after the cast to the model's dtype) before any is copied.
+
         Raises
         ------
         ValueError
-            If a key is missing or unexpected, or a shape differs, or a value is not finite.
+            If a key is missing or unexpected, a shape differs, a value is complex or not a
+            number, or a value is not finite in the model's dtype (1e40 is inf in float32).
         """
-        _check_param_dict(params, self.params)
-        for k, v in params.items():
-            np.copyto(self.params[k], np.asarray(v), casting="unsafe")
+        cast = _check_param_dict(params, self.params, self.dtype)
+        for k, v in cast.items():
+            np.copyto(self.params[k], v)
 
     def _linears(self):
         """Yield ``(key prefix, Linear)`` for every affine layer of the model."""
@@ -255,21 +301,37 @@ class _Model:
         return f"{type(self).__name__}({args})"
 
 
-def _check_param_dict(params, reference):
+def _check_param_dict(params, reference, dtype):
+    """Check keys, shapes and values; return ``{key: array cast to dtype}``.
+
+    Refuses complex and non-numeric values (a cast would silently drop the imaginary part) and
+    checks finiteness *after* the cast, so a float64 1e40 bound for float32 is refused."""
     if not isinstance(params, dict):
         raise ValueError(f"argument 'params' is {type(params).__name__}; expected a dict")
     missing = sorted(set(reference) - set(params))
     extra = sorted(set(params) - set(reference))
     if missing or extra:
         raise ValueError(f"argument 'params' keys differ: missing {missing}, unexpected {extra}")
+    out = {}
     for k, v in params.items():
         shape = tuple(np.shape(v))
         if shape != tuple(reference[k].shape):
             raise ValueError(
                 f"argument 'params'[{k!r}] has shape {shape}; expected {tuple(reference[k].shape)}"
             )
-        if not np.all(np.isfinite(np.asarray(v, dtype=float))):
-            raise ValueError(f"argument 'params'[{k!r}] contains NaN or infinite values")
+        v = np.asarray(v)
+        if v.dtype.kind not in "fiub":
+            raise ValueError(
+                f"argument 'params'[{k!r}] has dtype {v.dtype}; expected real numbers"
+            )
+        with np.errstate(over="ignore", invalid="ignore"):
+            cast = v.astype(dtype)
+        if not np.all(np.isfinite(cast)):
+            raise ValueError(
+                f"argument 'params'[{k!r}] contains NaN or infinite values in {np.dtype(dtype)}"
+            )
+        out[k] = cast
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -316,6 +378,7 @@ class Autoencoder(_Model):
         dtype="float64",
     ):
         x_dim, hidden_dims, z_dim = _check_sizes(x_dim, hidden_dims, z_dim)
+        seed = _check_seed(seed)
         if loss not in ("mse", "bce"):
             raise ValueError(f"argument 'loss' is {loss!r}; expected 'mse' or 'bce'")
         activation = _check_activation(activation)
@@ -469,6 +532,7 @@ class VAE(_Model):
     """
 
     kind = "vae"
+    beta = _BETA_PROPERTY
 
     def __init__(
         self,
@@ -484,6 +548,7 @@ class VAE(_Model):
         dtype="float64",
     ):
         x_dim, hidden_dims, z_dim = _check_sizes(x_dim, hidden_dims, z_dim)
+        seed = _check_seed(seed)
         if likelihood not in ("bernoulli", "gaussian"):
             raise ValueError(
                 f"argument 'likelihood' is {likelihood!r}; expected 'bernoulli' or 'gaussian'"
@@ -493,8 +558,7 @@ class VAE(_Model):
             raise ValueError(f"argument 'sigma' is {sigma!r}; expected a float > 0 or 'learned'")
         if not learned and not (float(sigma) > 0 and math.isfinite(float(sigma))):
             raise ValueError(f"argument 'sigma' is {sigma!r}; expected a float > 0 or 'learned'")
-        if not (float(beta) >= 0 and math.isfinite(float(beta))):
-            raise ValueError(f"argument 'beta' is {beta!r}; expected a finite float >= 0")
+        _check_beta(beta)
         if not (float(free_bits) >= 0 and math.isfinite(float(free_bits))):
             raise ValueError(f"argument 'free_bits' is {free_bits!r}; expected a float >= 0")
         activation = _check_activation(activation)
@@ -855,10 +919,16 @@ _CONFIG_KEY = "__config__"
 def save_checkpoint(model, path):
     """Save ``model`` to ``path`` (``.npz``): one array per ``params`` key plus its config as JSON.
 
-    A checkpoint saved by either backend loads into either backend (:func:`load_checkpoint`).
+    ``model`` is a ``VAE``, ``Autoencoder`` or ``VQVAE``. A checkpoint saved by either backend
+    loads into either backend (:func:`load_checkpoint`).
     """
-    if not hasattr(model, "params") or not hasattr(model, "config"):
-        raise ValueError(f"argument 'model' is {type(model).__name__}; expected a vaelearn model")
+    if getattr(model, "kind", None) not in ("vae", "autoencoder", "vqvae") or not hasattr(
+        model, "config"
+    ):
+        raise ValueError(
+            f"argument 'model' is {type(model).__name__}; expected a vaelearn model "
+            "(VAE, Autoencoder or VQVAE)"
+        )
     path = os.fspath(path)
     arrays = {k: np.asarray(v) for k, v in model.get_params().items()}
     arrays[_CONFIG_KEY] = np.array(json.dumps(model.config))
@@ -868,44 +938,97 @@ def save_checkpoint(model, path):
     return path
 
 
-def _read_checkpoint(path):
-    """Return ``(config dict, params dict)`` from a checkpoint; clear ValueError if unreadable."""
+_CONFIG_MAX_BYTES = 1 << 20
+"""A checkpoint's JSON config is a few hundred bytes; a bigger entry is refused unread."""
+
+_NPY_HEADER_SLACK = 1 << 16
+"""Room for an ``.npy`` header (at most 64 KiB in format 2) on top of the array's data."""
+
+
+def _load_checkpoint_into(path, classes):
+    """Read a checkpoint into a fresh model of ``classes[name]``; shared by both backends.
+
+    The zip directory's declared uncompressed sizes are checked against the shapes the config
+    implies before any array is read, so a zip bomb is refused without inflating it.
+    """
     path = os.fspath(path)
     try:
-        with np.load(path, allow_pickle=False) as f:
-            data = {k: f[k] for k in f.files}
+        f = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise
     except Exception as exc:  # zipfile.BadZipFile, OSError, ValueError, EOFError, ...
         raise ValueError(f"checkpoint {path!r} is corrupt or not an .npz file: {exc}") from exc
-    if _CONFIG_KEY not in data:
-        raise ValueError(f"checkpoint {path!r} has no {_CONFIG_KEY!r} entry; not a vaelearn file")
+    if not hasattr(f, "zip"):  # np.load of a plain .npy gives an array
+        raise ValueError(f"checkpoint {path!r} is not an .npz file")
+    with f:
+        sizes = {
+            info.filename[:-4] if info.filename.endswith(".npy") else info.filename: info.file_size
+            for info in f.zip.infolist()
+        }
+        if _CONFIG_KEY not in f.files:
+            raise ValueError(
+                f"checkpoint {path!r} has no {_CONFIG_KEY!r} entry; not a vaelearn file"
+            )
+        if sizes.get(_CONFIG_KEY, 0) > _CONFIG_MAX_BYTES:
+            raise ValueError(
+                f"checkpoint {path!r} declares a {sizes[_CONFIG_KEY]}-byte config; refused"
+            )
+        try:
+            config = json.loads(str(f[_CONFIG_KEY]))
+            name = config.pop("model")
+        except Exception as exc:
+            raise ValueError(f"checkpoint {path!r} has an unreadable config: {exc}") from exc
+        if name not in classes:
+            raise ValueError(f"checkpoint {path!r} holds an unknown model {name!r}")
+        try:
+            model = classes[name](**config)
+        except MemoryError as exc:
+            raise ValueError(
+                f"checkpoint {path!r} describes a model too large for memory: {config}"
+            ) from exc
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"checkpoint {path!r} has an invalid config: {exc}") from exc
+        expected = {k: int(np.prod(tuple(v.shape))) for k, v in model.params.items()}
+        for key in f.files:
+            if key == _CONFIG_KEY:
+                continue
+            if key not in expected:
+                raise ValueError(
+                    f"checkpoint {path!r} does not match its config: unexpected array {key!r}"
+                )
+            # at most 8 bytes per element (float64) plus the header
+            limit = 8 * expected[key] + _NPY_HEADER_SLACK
+            if sizes.get(key, 0) > limit:
+                raise ValueError(
+                    f"checkpoint {path!r}: array {key!r} declares {sizes[key]} bytes "
+                    f"uncompressed, more than its shape allows ({limit}); refused unread"
+                )
+        try:
+            data = {k: f[k] for k in f.files if k != _CONFIG_KEY}
+        except Exception as exc:
+            raise ValueError(f"checkpoint {path!r} is corrupt or truncated: {exc}") from exc
     try:
-        config = json.loads(str(data.pop(_CONFIG_KEY)))
-        name = config.pop("model")
-    except Exception as exc:
-        raise ValueError(f"checkpoint {path!r} has an unreadable config: {exc}") from exc
-    if name not in ("VAE", "Autoencoder"):
-        raise ValueError(f"checkpoint {path!r} holds an unknown model {name!r}")
-    return name, config, data
+        model.set_params(data)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"checkpoint {path!r} does not match its config: {exc}") from exc
+    return model
 
 
 def load_checkpoint(path):
     """Load a model saved by :func:`save_checkpoint` (from either backend) into this backend.
 
+    Works for ``VAE``, ``Autoencoder`` and ``VQVAE``.
+
     Raises
     ------
     ValueError
-        If the file is corrupt or truncated, is not a vaelearn checkpoint, or its arrays do not
-        match the model its config describes; the message names the file.
+        If the file is corrupt or truncated, is not a vaelearn checkpoint, declares arrays
+        larger than its config allows (checked before anything is inflated), or its arrays do
+        not match the model its config describes (including complex or non-finite values); the
+        message names the file.
     """
-    name, config, data = _read_checkpoint(path)
-    cls = VAE if name == "VAE" else Autoencoder
-    try:
-        model = cls(**config)
-        model.set_params(data)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"checkpoint {os.fspath(path)!r} does not match its config: {exc}"
-        ) from exc
-    return model
+    from .vq import VQVAE
+
+    return _load_checkpoint_into(
+        path, {"VAE": VAE, "Autoencoder": Autoencoder, "VQVAE": VQVAE}
+    )

@@ -29,13 +29,22 @@ __all__ = ["fit"]
 _FIT_MODES = ("agree", "fast")
 
 
-def _check_fit_args(model, epochs, batch_size, mode, corrupt, beta_schedule, loss_kwargs):
+def _check_seed(seed, name="seed"):
+    """An int >= 0 (NumPy's own message would not name the argument); returns it as int."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"argument {name!r} is {seed!r}; expected an int >= 0")
+    return int(seed)
+
+
+def _check_fit_args(model, epochs, batch_size, mode, corrupt, beta_schedule, loss_kwargs,
+                    seed=0):
     """Shared by both backends' ``fit``: validate arguments, return ``(loss_kwargs, n_samples)``."""
     kind = getattr(model, "kind", None)
     if kind not in ("vae", "autoencoder"):
         raise ValueError(
             f"argument 'model' is {type(model).__name__}; expected a VAE or Autoencoder"
         )
+    _check_seed(seed)
     if not isinstance(epochs, int | np.integer) or epochs < 1:
         raise ValueError(f"argument 'epochs' is {epochs!r}; expected an int >= 1")
     if not isinstance(batch_size, int | np.integer) or batch_size < 1:
@@ -72,11 +81,34 @@ def _beta(beta_schedule, epoch):
     return beta
 
 
-def _nonfinite_error(loss, epoch, batch, n_batches):
+def _nonfinite_error(loss, epoch, batch, n_batches, what="the loss is"):
     return FloatingPointError(
-        f"training diverged: the loss is {loss} at epoch {epoch + 1}, batch {batch + 1} of "
-        f"{n_batches}; try a smaller lr"
+        f"training diverged: {what} {loss} at epoch {epoch + 1}, batch {batch + 1} of "
+        f"{n_batches}; the model keeps its parameters from before that step; try a smaller lr"
     )
+
+
+def _check_train_data(model, x_train, x_test, fast):
+    """Validate the data before ``fit`` changes anything: x_train non-empty, both as the model
+    checks them and, in fast mode, still finite once cast to float32. Returns the two arrays
+    (in the model's current dtype; fast mode casts them after converting the model)."""
+    x_train = model._check_x(x_train, "x_train")
+    pairs = [("x_train", x_train)]
+    if x_test is not None:
+        x_test = model._check_x(x_test, "x_test")
+        pairs.append(("x_test", x_test))
+    for name, x in pairs:
+        arr = x[0] if isinstance(x, tuple) else x  # torch's _check_x returns (tensor, tensor_in)
+        if arr.shape[0] == 0:
+            raise ValueError(f"argument {name!r} has no rows; fit needs at least one example")
+        if fast:
+            big = float(abs(arr).max())
+            if big > float(np.finfo(np.float32).max):
+                raise ValueError(
+                    f"argument {name!r} has a value of magnitude {big:.3g}, which is inf in "
+                    "float32 (mode='fast' trains in float32)"
+                )
+    return x_train, x_test
 
 
 def _progress_bar(epochs, progress, name):
@@ -159,18 +191,24 @@ def fit(
     ValueError
         Bad arguments or data (not 2-D, wrong x_dim, NaN, Bernoulli data outside [0, 1]).
     FloatingPointError
-        If the loss becomes NaN or infinite; the message names the epoch and minibatch.
+        If the loss or a gradient becomes NaN or infinite, or a step overflows a parameter; the
+        message names the epoch and minibatch, and the model keeps the parameters it had after
+        the last finite step (bit for bit, in both backends and both modes).
     """
     loss_kwargs, n_samples = _check_fit_args(
-        model, epochs, batch_size, mode, corrupt, beta_schedule, loss_kwargs
+        model, epochs, batch_size, mode, corrupt, beta_schedule, loss_kwargs, seed
     )
+    # everything is validated before the model is touched (fast mode converts it to float32)
+    x_train, x_test = _check_train_data(model, x_train, x_test, mode == "fast")
+    make_optimizer(optimizer, {"w": np.zeros(1)}, lr=lr)  # checks name and lr, changes nothing
     if mode == "fast":
         model._to_dtype("float32")
+        x_train = x_train.astype(np.float32)
+        x_test = None if x_test is None else x_test.astype(np.float32)
     is_vae = model.kind == "vae"
-    x_train = model._check_x(x_train, "x_train")
-    if x_test is not None:
-        x_test = model._check_x(x_test, "x_test")
     opt = make_optimizer(optimizer, model.params, lr=lr)
+    # the parameters before the step being taken: a failing step is undone bit for bit
+    saved = {k: np.empty_like(v) for k, v in model.params.items()}
     rng = np.random.default_rng(seed)
     n = x_train.shape[0]
     n_batches = -(-n // batch_size)
@@ -217,10 +255,24 @@ def fit(
                     kl_total += float(terms["kl"]) * nb
                 else:
                     loss, grads, _ = model._loss_and_grads(x_in, xb)
+                # nothing non-finite may reach the parameters: check before the step commits,
+                # and undo a step that overflowed them
                 if not math.isfinite(loss):
                     raise _nonfinite_error(loss, epoch, b, n_batches)
+                bad = next((k for k, g in grads.items() if not np.isfinite(g).all()), None)
+                if bad is not None:
+                    raise _nonfinite_error(f"non-finite for {bad!r}", epoch, b, n_batches,
+                                           what="the gradient is")
+                for k, v in model.params.items():
+                    np.copyto(saved[k], v)
                 total += loss * nb
                 opt.step(grads)
+                bad = next((k for k, v in model.params.items() if not np.isfinite(v).all()), None)
+                if bad is not None:
+                    for k, v in model.params.items():
+                        np.copyto(v, saved[k])
+                    raise _nonfinite_error(f"overflowed in {bad!r}", epoch, b, n_batches,
+                                           what="the step")
             history["epoch"].append(epoch + 1)
             history["train_loss"].append(total / n)
             if is_vae:

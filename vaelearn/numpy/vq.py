@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .distributions import sigmoid
 from .layers import init_linear
 from .optim import make_optimizer
 
@@ -90,8 +91,15 @@ class VQVAE:
             raise ValueError(f"argument 'commitment' must be >= 0, got {commitment!r}")
         if dtype not in ("float64", "float32"):
             raise ValueError(f"argument 'dtype' is {dtype!r}; expected 'float64' or 'float32'")
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise ValueError(f"argument 'seed' is {seed!r}; expected an int >= 0")
         self.x_dim, self.z_dim, self.n_codes = int(x_dim), int(z_dim), int(n_codes)
         self.hidden_dims, self.commitment, self.dtype = hidden_dims, float(commitment), dtype
+        self.config = {  # what save_checkpoint stores and VQVAE(**config) rebuilds
+            "model": "VQVAE", "x_dim": self.x_dim, "hidden_dims": [int(h) for h in hidden_dims],
+            "z_dim": self.z_dim, "n_codes": self.n_codes, "commitment": self.commitment,
+            "seed": int(seed), "dtype": dtype,
+        }
         rng = np.random.default_rng(seed)
         self.params = {}
         dims = (self.x_dim, *hidden_dims)
@@ -114,16 +122,16 @@ class VQVAE:
         return {k: v.copy() for k, v in self.params.items()}
 
     def set_params(self, params):
-        """Copy NumPy arrays into the parameters; keys and shapes must match."""
-        if set(params) != set(self.params):
-            raise ValueError(f"argument 'params' has keys {sorted(params)}; expected "
-                             f"{sorted(self.params)}")
-        for k, v in params.items():
-            v = np.asarray(v)
-            if v.shape != self.params[k].shape or not np.all(np.isfinite(v)):
-                raise ValueError(f"argument 'params'[{k!r}] has the wrong shape or non-finite "
-                                 "values")
-            np.copyto(self.params[k], v, casting="unsafe")
+        """Copy NumPy arrays into the parameters; keys and shapes must match, values must be
+        real and finite after the cast to the model's dtype (checked before any is copied)."""
+        from .models import _check_param_dict
+
+        for k, v in _check_param_dict(params, self.params, self.dtype).items():
+            np.copyto(self.params[k], v)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items() if k != "model")
+        return f"{type(self).__name__}({args})"
 
     # -- forward ------------------------------------------------------------------------------
     def _mlp(self, prefix, h, n_hidden):
@@ -165,7 +173,10 @@ class VQVAE:
         if z_e.ndim != 2 or z_e.shape[1] != self.z_dim:
             raise ValueError(f"argument 'z_e' must have shape (n, {self.z_dim}), got {z_e.shape}")
         e = self.params["codebook"]
-        dist = (z_e**2).sum(1, keepdims=True) - 2 * z_e @ e.T + (e**2).sum(1)
+        # ||z - e||^2 from the difference: the expanded ||z||^2 - 2 z.e + ||e||^2 cancels when
+        # the vectors are large and close (it picks the wrong code in float32)
+        diff = z_e[:, None, :] - e[None, :, :]
+        dist = (diff * diff).sum(-1)
         codes = np.argmin(dist, axis=1)
         return e[codes], codes
 
@@ -173,7 +184,7 @@ class VQVAE:
         """Bernoulli probabilities ``sigmoid(decoder(z_q))``, shape ``(n, x_dim)``."""
         z_q = np.asarray(z_q, dtype=self.dtype)
         logits = self._mlp("decoder", z_q, len(self.hidden_dims))[0]
-        return 1.0 / (1.0 + np.exp(-logits))
+        return sigmoid(logits)  # overflow-free, as the VAE
 
     def reconstruct(self, x):
         """``decode(quantize(encode(x)))``."""
@@ -221,7 +232,7 @@ class VQVAE:
         sq = (diff**2).sum(1)
         loss = float((rec + (1 + self.commitment) * sq).mean())
         grads = {}
-        dlogits = (1.0 / (1.0 + np.exp(-logits)) - x) / n
+        dlogits = (sigmoid(logits) - x) / n
         dz_q = self._mlp_backward("decoder", dlogits, dec_cache, grads)
         dz_e = dz_q + 2 * self.commitment * diff / n  # straight-through + commitment
         self._mlp_backward("encoder", dz_e, enc_cache, grads)
@@ -246,22 +257,44 @@ def fit_vqvae(model, x_train, *, epochs, batch_size=128, lr=1e-3, seed=0):
         raise ValueError(f"argument 'epochs' is {epochs!r}; expected an int >= 1")
     if not isinstance(batch_size, int | np.integer) or batch_size < 1:
         raise ValueError(f"argument 'batch_size' is {batch_size!r}; expected an int >= 1")
+    if x_train.shape[0] == 0:
+        raise ValueError("argument 'x_train' has no rows; fit needs at least one example")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"argument 'seed' is {seed!r}; expected an int >= 0")
     opt = make_optimizer("adam", model.params, lr=lr)
     rng = np.random.default_rng(seed)
     n = x_train.shape[0]
+    n_batches = -(-n // batch_size)
+    saved = {k: np.empty_like(v) for k, v in model.params.items()}
     hist = {"epoch": [], "train_loss": [], "train_rec": [], "perplexity": []}
     for epoch in range(epochs):
         perm = rng.permutation(n)
         total = 0.0
-        for start in range(0, n, batch_size):
+        for b, start in enumerate(range(0, n, batch_size)):
             xb = x_train[perm[start : start + batch_size]]
             loss, grads = model.loss_and_grads(xb)
-            if not np.isfinite(loss):
-                raise FloatingPointError(f"non-finite loss in epoch {epoch + 1}")
+            _guarded_step(opt, model.params, grads, saved, loss, epoch, b, n_batches)
             total += loss * xb.shape[0]
-            opt.step(grads)
         hist["epoch"].append(epoch + 1)
         hist["train_loss"].append(total / n)
         hist["train_rec"].append(float(model.loss_terms(x_train)["rec"].mean()))
         hist["perplexity"].append(codebook_perplexity(model.codebook_usage(x_train)))
     return hist
+
+
+def _guarded_step(opt, params, grads, saved, loss, epoch, b, n_batches):
+    """``opt.step(grads)`` unless the loss or a gradient is non-finite; a step that overflows a
+    parameter is undone bit for bit. Raises FloatingPointError naming the epoch and batch."""
+    from .train import _nonfinite_error
+
+    if not np.isfinite(loss):
+        raise _nonfinite_error(loss, epoch, b, n_batches)
+    if not all(np.isfinite(np.asarray(g)).all() for g in grads.values()):
+        raise _nonfinite_error("non-finite", epoch, b, n_batches, what="a gradient is")
+    for k, v in params.items():
+        np.copyto(saved[k], v)
+    opt.step(grads)
+    if not all(np.isfinite(v).all() for v in params.values()):
+        for k, v in params.items():
+            np.copyto(v, saved[k])
+        raise _nonfinite_error("non-finite", epoch, b, n_batches, what="the step made a parameter")

@@ -9,23 +9,25 @@ Same constructor arguments, parameter keys, initial weights (drawn from
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from vaelearn.numpy.models import (
+    _BETA_PROPERTY,
     _CONFIG_KEY,
     ELBOTerms,
     _as_data,
     _as_eps,
     _check_activation,
+    _check_beta,
     _check_dtype,
     _check_param_dict,
     _check_rng,
+    _check_seed,
     _check_sizes,
-    _read_checkpoint,
+    _load_checkpoint_into,
 )
 from vaelearn.numpy.models import save_checkpoint as _np_save_checkpoint
 
@@ -151,9 +153,10 @@ class _Model:
             k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v))
             for k, v in params.items()
         } if isinstance(params, dict) else params
-        _check_param_dict(as_np, ref)
+        # keys, shapes, real dtype, and finite *after* the cast to the model's dtype
+        cast = _check_param_dict(as_np, ref, self.dtype)
         with torch.no_grad():
-            for k, v in as_np.items():
+            for k, v in cast.items():
                 self.params[k].copy_(torch.as_tensor(v, dtype=self._tdtype))
 
     def _to_dtype(self, dtype):
@@ -196,6 +199,7 @@ class Autoencoder(_Model):
         dtype="float64",
     ):
         x_dim, hidden_dims, z_dim = _check_sizes(x_dim, hidden_dims, z_dim)
+        seed = _check_seed(seed)
         if loss not in ("mse", "bce"):
             raise ValueError(f"argument 'loss' is {loss!r}; expected 'mse' or 'bce'")
         activation = _check_activation(activation)
@@ -301,6 +305,7 @@ class VAE(_Model):
     """
 
     kind = "vae"
+    beta = _BETA_PROPERTY
 
     def __init__(
         self,
@@ -316,6 +321,7 @@ class VAE(_Model):
         dtype="float64",
     ):
         x_dim, hidden_dims, z_dim = _check_sizes(x_dim, hidden_dims, z_dim)
+        seed = _check_seed(seed)
         if likelihood not in ("bernoulli", "gaussian"):
             raise ValueError(
                 f"argument 'likelihood' is {likelihood!r}; expected 'bernoulli' or 'gaussian'"
@@ -325,8 +331,7 @@ class VAE(_Model):
             raise ValueError(f"argument 'sigma' is {sigma!r}; expected a float > 0 or 'learned'")
         if not learned and not (float(sigma) > 0 and math.isfinite(float(sigma))):
             raise ValueError(f"argument 'sigma' is {sigma!r}; expected a float > 0 or 'learned'")
-        if not (float(beta) >= 0 and math.isfinite(float(beta))):
-            raise ValueError(f"argument 'beta' is {beta!r}; expected a finite float >= 0")
+        _check_beta(beta)
         if not (float(free_bits) >= 0 and math.isfinite(float(free_bits))):
             raise ValueError(f"argument 'free_bits' is {free_bits!r}; expected a float >= 0")
         activation = _check_activation(activation)
@@ -581,19 +586,16 @@ def load_checkpoint(path):
     Raises
     ------
     ValueError
-        If the file is corrupt or truncated, is not a vaelearn checkpoint, or its arrays do not
-        match its config; the message names the file.
+        If the device (``VAELEARN_DEVICE``) is unavailable (checked first, so the message blames
+        the device and not the file), or for the reasons of
+        :func:`vaelearn.numpy.load_checkpoint`; the message names the file.
     """
-    name, config, data = _read_checkpoint(path)
-    cls = VAE if name == "VAE" else Autoencoder
-    try:
-        model = cls(**config)
-        model.set_params(data)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"checkpoint {os.fspath(path)!r} does not match its config: {exc}"
-        ) from exc
-    return model
+    from .vq import VQVAE
+
+    get_device()  # a missing GPU is the device's fault, not the checkpoint's
+    return _load_checkpoint_into(
+        path, {"VAE": VAE, "Autoencoder": Autoencoder, "VQVAE": VQVAE}
+    )
 
 
 _ = _CONFIG_KEY

@@ -16,7 +16,15 @@ import math
 import numpy as np
 import torch
 
-from vaelearn.numpy.train import _beta, _check_fit_args, _nonfinite_error, _postfix, _progress_bar
+from vaelearn.numpy.optim import make_optimizer as _np_make_optimizer
+from vaelearn.numpy.train import (
+    _beta,
+    _check_fit_args,
+    _check_train_data,
+    _nonfinite_error,
+    _postfix,
+    _progress_bar,
+)
 
 from .optim import make_optimizer
 
@@ -45,15 +53,19 @@ def fit(
     docstring); in agreement mode the histories agree to ~1e-10 in float64.
     """
     loss_kwargs, n_samples = _check_fit_args(
-        model, epochs, batch_size, mode, corrupt, beta_schedule, loss_kwargs
+        model, epochs, batch_size, mode, corrupt, beta_schedule, loss_kwargs, seed
     )
     fast = mode == "fast"
+    # everything is validated before the model is touched (fast mode converts it to float32)
+    x_train, x_test = _check_train_data(model, x_train, x_test, fast)
+    x_train = x_train[0]
+    x_test = None if x_test is None else x_test[0]
+    _np_make_optimizer(optimizer, {"w": np.zeros(1)}, lr=lr)  # checks name and lr only
     if fast:
         model._to_dtype("float32")
+        x_train = x_train.to(model._tdtype)
+        x_test = None if x_test is None else x_test.to(model._tdtype)
     is_vae = model.kind == "vae"
-    x_train, _ = model._check_x(x_train, "x_train")
-    if x_test is not None:
-        x_test, _ = model._check_x(x_test, "x_test")
     if "baseline" in loss_kwargs and loss_kwargs["baseline"] is not None:
         b = loss_kwargs["baseline"]
         loss_kwargs["baseline"] = (
@@ -90,6 +102,31 @@ def fit(
             return torch.randn(shape, generator=gen, device=device, dtype=tdtype)
         return torch.as_tensor(rng.standard_normal(shape).astype(model.dtype), device=device)
 
+    params = list(model.params.values())
+    # the parameters before the step being taken, and whether every step so far was finite (a
+    # device flag: fast mode reads it once per epoch, agreement mode after every step). Once a
+    # step fails, every later step is undone too, so the model stays at its last finite state.
+    saved = [torch.empty_like(p) for p in params]
+    alive = torch.ones((), dtype=torch.bool, device=device)
+
+    def guarded_step(value):
+        """Take the optimizer step unless it would make anything non-finite; return ok flag."""
+        nonlocal alive
+        with torch.no_grad():
+            ok = torch.isfinite(value)
+            for p in params:
+                if p.grad is not None:
+                    ok = ok & torch.isfinite(p.grad).all()
+            for p, s in zip(params, saved, strict=True):
+                s.copy_(p)
+            topt.step()
+            for p in params:
+                ok = ok & torch.isfinite(p).all()
+            alive = alive & ok
+            for p, s in zip(params, saved, strict=True):
+                p.copy_(torch.where(alive, p, s))
+        return ok
+
     bar = _progress_bar(epochs, progress, type(model).__name__)
     try:
         for epoch in bar:
@@ -98,7 +135,7 @@ def fit(
                 history["beta"].append(model.beta)
             perm_np = rng.permutation(n)
             perm = torch.as_tensor(perm_np, device=device)
-            losses, recs, kls, sizes = [], [], [], []
+            losses, recs, kls, sizes, oks = [], [], [], [], []
             for b in range(n_batches):
                 idx = perm[b * batch_size : (b + 1) * batch_size]
                 xb = x_train.index_select(0, idx)
@@ -117,17 +154,25 @@ def fit(
                 else:
                     loss, _ = model._loss_t(x_in, xb if target is None else target)
                     value = loss.detach()
-                topt.zero_grad(set_to_none=True)
-                loss.backward()
-                topt.step()
-                losses.append(value)
-                sizes.append(nb)
                 if not fast and not math.isfinite(float(value)):
                     raise _nonfinite_error(float(value), epoch, b, n_batches)
+                topt.zero_grad(set_to_none=True)
+                loss.backward()
+                ok = guarded_step(value.detach())
+                losses.append(value)
+                sizes.append(nb)
+                oks.append(ok)
+                if not fast and not bool(ok):
+                    raise _nonfinite_error("non-finite", epoch, b, n_batches,
+                                           what="the gradient or the step is")
             batch_losses = torch.stack(losses).tolist()
-            for b, v in enumerate(batch_losses):
+            batch_oks = torch.stack(oks).tolist()
+            for b, (v, good) in enumerate(zip(batch_losses, batch_oks, strict=True)):
                 if not math.isfinite(v):
                     raise _nonfinite_error(v, epoch, b, n_batches)
+                if not good:
+                    raise _nonfinite_error("non-finite", epoch, b, n_batches,
+                                           what="the gradient or the step is")
             w = np.asarray(sizes, dtype=np.float64)
             history["epoch"].append(epoch + 1)
             history["train_loss"].append(float(np.dot(batch_losses, w)) / n)

@@ -7,11 +7,14 @@ its gradient flows to ``z_e`` unchanged. ``sg[.]`` is ``.detach()``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from vaelearn.numpy import vq as _np_vq
+from vaelearn.numpy.train import _nonfinite_error
 
 from ._device import get_device
 from .optim import make_optimizer
@@ -34,6 +37,7 @@ class VQVAE:
                            dtype=dtype)  # validates the arguments and draws the same weights
         self.x_dim, self.z_dim, self.n_codes = ref.x_dim, ref.z_dim, ref.n_codes
         self.hidden_dims, self.commitment, self.dtype = ref.hidden_dims, ref.commitment, dtype
+        self.config = dict(ref.config)
         self.device = get_device()
         self.params = {
             k: torch.tensor(v, device=self.device).requires_grad_(True)
@@ -45,17 +49,22 @@ class VQVAE:
         return {k: v.detach().cpu().numpy().copy() for k, v in self.params.items()}
 
     def set_params(self, params):
-        """Copy NumPy arrays into the parameters; keys and shapes must match."""
-        if set(params) != set(self.params):
-            raise ValueError(f"argument 'params' has keys {sorted(params)}; expected "
-                             f"{sorted(self.params)}")
+        """Copy NumPy arrays into the parameters; keys and shapes must match, values must be
+        real and finite after the cast to the model's dtype (checked before any is copied)."""
+        from vaelearn.numpy.models import _check_param_dict
+
+        ref = {k: np.empty(tuple(v.shape)) for k, v in self.params.items()}
+        if isinstance(params, dict):
+            params = {k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v)
+                      for k, v in params.items()}
+        cast = _check_param_dict(params, ref, self.dtype)
         with torch.no_grad():
-            for k, v in params.items():
-                v = np.asarray(v)
-                if tuple(v.shape) != tuple(self.params[k].shape) or not np.all(np.isfinite(v)):
-                    raise ValueError(f"argument 'params'[{k!r}] has the wrong shape or "
-                                     "non-finite values")
+            for k, v in cast.items():
                 self.params[k].copy_(torch.as_tensor(v))
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items() if k != "model")
+        return f"{type(self).__name__}({args})"
 
     def _x(self, x, name="x"):
         x = _np_vq._check_x(x, self.x_dim, self.dtype, name)
@@ -68,8 +77,10 @@ class VQVAE:
 
     def _quantize_t(self, z_e):
         e = self.params["codebook"]
-        dist = (z_e**2).sum(1, keepdim=True) - 2 * z_e @ e.T + (e**2).sum(1)
-        codes = torch.argmin(dist, dim=1)
+        # ||z - e||^2 from the difference, not the expanded form (cancels for large, close
+        # vectors; see the NumPy twin)
+        diff = z_e[:, None, :] - e[None, :, :]
+        codes = torch.argmin((diff * diff).sum(-1), dim=1)
         return e[codes], codes
 
     def _terms_t(self, x):
@@ -140,22 +151,42 @@ def fit_vqvae(model, x_train, *, epochs, batch_size=128, lr=1e-3, seed=0):
         raise ValueError(f"argument 'epochs' is {epochs!r}; expected an int >= 1")
     if not isinstance(batch_size, int | np.integer) or batch_size < 1:
         raise ValueError(f"argument 'batch_size' is {batch_size!r}; expected an int >= 1")
+    if x_np.shape[0] == 0:
+        raise ValueError("argument 'x_train' has no rows; fit needs at least one example")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"argument 'seed' is {seed!r}; expected an int >= 0")
     x_t = torch.as_tensor(x_np, device=model.device)
     opt = make_optimizer("adam", model.params, lr=lr)
     rng = np.random.default_rng(seed)
     n = x_np.shape[0]
+    n_batches = -(-n // batch_size)
+    saved = {k: torch.empty_like(v) for k, v in model.params.items()}
     hist = {"epoch": [], "train_loss": [], "train_rec": [], "perplexity": []}
     for epoch in range(epochs):
         perm = torch.as_tensor(rng.permutation(n), device=model.device)
         total = 0.0
-        for start in range(0, n, batch_size):
+        for b, start in enumerate(range(0, n, batch_size)):
             xb = x_t[perm[start : start + batch_size]]
             loss = model._loss_t(xb)
             grads = torch.autograd.grad(loss, list(model.params.values()))
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite loss in epoch {epoch + 1}")
-            total += float(loss.detach()) * xb.shape[0]
+            value = float(loss.detach())
+            # nothing non-finite reaches the parameters: checked before the step commits, and
+            # a step that overflows a parameter is undone bit for bit
+            if not math.isfinite(value):
+                raise _nonfinite_error(value, epoch, b, n_batches)
+            if not all(bool(torch.isfinite(g).all()) for g in grads):
+                raise _nonfinite_error("non-finite", epoch, b, n_batches, what="a gradient is")
+            with torch.no_grad():
+                for k, v in model.params.items():
+                    saved[k].copy_(v)
+            total += value * xb.shape[0]
             opt.step(dict(zip(model.params, grads, strict=True)))
+            if not all(bool(torch.isfinite(v).all()) for v in model.params.values()):
+                with torch.no_grad():
+                    for k, v in model.params.items():
+                        v.copy_(saved[k])
+                raise _nonfinite_error("non-finite", epoch, b, n_batches,
+                                       what="the step made a parameter")
         hist["epoch"].append(epoch + 1)
         hist["train_loss"].append(total / n)
         hist["train_rec"].append(float(model.loss_terms(x_np)["rec"].mean()))
