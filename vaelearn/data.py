@@ -87,8 +87,10 @@ class DataFileError(ValueError):
 def _as_rng(seed: int | np.random.Generator, name: str = "seed") -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise ValueError(f"{name} must be an int or a numpy.random.Generator, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(
+            f"argument {name!r} must be an int >= 0 or a numpy.random.Generator, got {seed!r}"
+        )
     return np.random.default_rng(int(seed))
 
 

@@ -60,7 +60,12 @@ def sum_tol(dtype) -> float:
     :data:`SUM_TOL_FLOAT32` (1e-5) for float32, and 1e-2 for float16 and bfloat16.
     ``dtype`` may be a NumPy dtype or a ``torch.dtype``.
     """
-    name = str(dtype).replace("torch.", "")
+    if dtype is None:
+        return SUM_TOL
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:  # a torch.dtype
+        name = str(dtype).replace("torch.", "")
     if name in ("float16", "bfloat16", "half"):
         return 1e-2
     if name in ("float32", "float", "single"):
@@ -247,19 +252,40 @@ def kl_divergence(p, q, base=None):
     return np.sum(_kl_terms(p, q), axis=-1) / lb
 
 
+# Taylor coefficients (-1)^k / (k (k - 1)) for k = 17..2 of
+# h(d) = (1 + d) log(1 + d) - d = d^2/2 - d^3/6 + d^4/12 - ...
+_H_COEFS = tuple((-1.0) ** k / (k * (k - 1)) for k in range(17, 1, -1))
+
+
 def _kl_terms(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     r"""The terms :math:`p_i \log(p_i/q_i) - p_i + q_i \ge 0` of :math:`D_{KL}(p\|q)`.
 
     They sum to the KL (the :math:`-p_i + q_i` parts cancel in the sum, up to how far p and q
-    are from summing to 1) and each is non-negative (:math:`t\log t - t + 1 \ge 0`), so a KL of
-    two nearly equal distributions cannot come out negative by cancellation; round-off below 0
-    is clipped to 0. ``log p - log q`` rather than ``log(p / q)``: the ratio overflows for a
-    subnormal q. ``inf`` where ``p > 0 = q``; terms with ``p = 0`` are ``q``.
+    are from summing to 1) and each is non-negative (:math:`q\,h(d) \ge 0` with
+    :math:`h(d) = (1+d)\log(1+d) - d`, :math:`d = (p-q)/q`), so a KL of two nearly equal
+    distributions cannot come out negative by cancellation (the form scipy's ``kl_div`` uses).
+    For :math:`\tfrac12 \le p/q \le 2` the term is computed as :math:`q\,h(d)` (the subtraction
+    ``p - q`` is exact there), by its Taylor series for :math:`|d| < 0.1` (sum positive,
+    truncation below 1e-17 relative); elsewhere as ``p (log p - log q) - p + q``, a difference
+    of logs (the ratio overflows for a subnormal q). ``inf`` where ``p > 0 = q``; a term with
+    ``p = 0`` is ``q``. Round-off below 0 is clipped to 0.
     """
+    p, q = np.broadcast_arrays(p, q)
     pos = p > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_ratio = _log_or_zero(p) - np.log(np.where(pos, q, 1.0))
-        terms = np.where(pos, p * log_ratio - p + q, q)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        safe_q = np.where(pos, q, 1.0)
+        t = p / safe_q
+        near = pos & (t >= 0.5) & (t <= 2.0)
+        d = np.where(near, (p - q) / safe_q, 0.0)
+        small = np.abs(d) < 0.1
+        ds = np.where(small, d, 0.0)
+        poly = np.full_like(ds, _H_COEFS[0])
+        for c in _H_COEFS[1:]:
+            poly = poly * ds + c
+        dl = np.where(small, 0.0, d)
+        h = np.where(small, ds * ds * poly, (1.0 + dl) * np.log1p(dl) - dl)
+        far = p * (_log_or_zero(p) - np.log(safe_q)) - p + q
+        terms = np.where(near, q * h, np.where(pos, far, q))
     return np.maximum(terms, 0.0)
 
 
@@ -334,16 +360,41 @@ def kl_normal(mu_q, var_q, mu_p=0.0, var_p=1.0):
             f"arguments do not broadcast: mu_q{mu_q.shape}, var_q{var_q.shape}, "
             f"mu_p{mu_p.shape}, var_p{var_p.shape}"
         ) from None
-    from .numpy.distributions import _exp_minus_1_minus  # here: vaelearn.numpy imports this module
-
-    # 1/2 [g(r) + (mu_q - mu_p)^2 / var_p] with r = log var_q - log var_p and
-    # g(r) = e^r - 1 - r >= 0: a difference of logs (var_p / var_q overflows for var_q = 1e-200,
-    # var_p = 1e200) and no cancellation when var_q ~ var_p, so the result is >= 0.
+    # 1/2 [g + (mu_q - mu_p)^2 / var_p] with g = var_q/var_p - 1 - log(var_q/var_p) >= 0,
+    # computed by _variance_term without overflow (var_p / var_q for var_q = 1e-200, var_p =
+    # 1e200) or cancellation (var_q ~ var_p), so the result is >= 0.
     with np.errstate(over="ignore", under="ignore"):
-        r = np.log(var_q) - np.log(var_p)
-        ratio = var_q / var_p  # more accurate than exp(r); 0 or inf only where r dominates
-        g = np.where(np.abs(r) < 0.5, _exp_minus_1_minus(r), ratio - 1.0 - r)
-        return 0.5 * (g + (mu_q - mu_p) ** 2 / var_p)
+        return 0.5 * (_variance_term(var_q, var_p) + (mu_q - mu_p) ** 2 / var_p)
+
+
+# Taylor coefficients (-1)^k / k for k = 17..2 of d - log1p(d) = d^2/2 - d^3/3 + d^4/4 - ...
+_D_MINUS_LOG1P_COEFS = tuple((-1.0) ** k / k for k in range(17, 1, -1))
+
+
+def _variance_term(var_q, var_p):
+    r""":math:`t - 1 - \log t \ge 0` for :math:`t = \sigma_q^2/\sigma_p^2`, the variance part
+    of :math:`2\,D_{KL}` between Gaussians, accurate to a few ulp and never negative.
+
+    Near :math:`t = 1` (:math:`\tfrac12 \le t \le 2`) it is :math:`d - \log(1 + d)` with
+    :math:`d = (\sigma_q^2 - \sigma_p^2)/\sigma_p^2` (the subtraction is exact there), by its
+    Taylor series for :math:`|d| < 0.1` (16 terms, truncation below 1e-17 relative; the series'
+    sum is positive) and by ``d - log1p(d)`` otherwise (a difference of at least 0.005). Away
+    from 1 it is ``t - 1 - (log var_q - log var_p)``: a difference of logs, never the ratio
+    ``var_p / var_q`` that overflows, and a sum of parts of at least 0.19.
+    """
+    var_q, var_p = np.broadcast_arrays(np.asarray(var_q, float), np.asarray(var_p, float))
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        t = var_q / var_p
+        near = (t >= 0.5) & (t <= 2.0)
+        d = np.where(near, (var_q - var_p) / var_p, 0.0)
+        small = np.abs(d) < 0.1
+        ds = np.where(small, d, 0.0)
+        poly = np.full_like(ds, _D_MINUS_LOG1P_COEFS[0])
+        for c in _D_MINUS_LOG1P_COEFS[1:]:
+            poly = poly * ds + c
+        near_value = np.where(small, ds * ds * poly, d - np.log1p(np.where(small, 0.0, d)))
+        far_value = t - 1.0 - (np.log(var_q) - np.log(var_p))
+        return np.where(near, near_value, far_value)
 
 
 def normal_pdf(x, mean=0.0, var=1.0):

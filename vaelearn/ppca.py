@@ -155,6 +155,12 @@ def ppca_fit(x, q, sigma2=None, rotation=None):
     Returns
     -------
     PPCA
+
+    Raises
+    ------
+    ValueError
+        Bad arguments; or, fitting ``sigma2``, when the discarded eigenvalues are zero to
+        round-off (data of rank <= q, e.g. fewer rows than columns): sigma2_ML would be 0.
     """
     x = _as_data(x)
     d = x.shape[1]
@@ -167,8 +173,15 @@ def ppca_fit(x, q, sigma2=None, rotation=None):
         if q == d:
             raise ValueError("argument 'q' must be < d to fit sigma2 (no discarded eigenvalues)")
         sigma2 = float(lam[q:].mean())
-        if sigma2 <= 0:
-            raise ValueError("argument 'x': the discarded eigenvalues are all zero; sigma2_ML = 0")
+        # "zero" as numpy.linalg.matrix_rank counts it: round-off of S's eigen-decomposition
+        # (with n <= q rows the discarded eigenvalues are ~1e-15, not a noise variance)
+        rank_tol = float(lam[0]) * max(x.shape) * np.finfo(np.float64).eps
+        if sigma2 <= rank_tol:
+            raise ValueError(
+                "argument 'x': the discarded eigenvalues are all zero (to round-off), so "
+                f"sigma2_ML = 0; the data have rank {int((lam > rank_tol).sum())} <= q = {q} "
+                "(e.g. fewer rows than columns): choose a smaller q or fix sigma2"
+            )
     else:
         sigma2 = _check_sigma2(sigma2)
     W = U[:, :q] * np.sqrt(np.maximum(lam[:q] - sigma2, 0.0))
@@ -230,7 +243,13 @@ def ppca_log_likelihood(x, W, mu, sigma2):
     d = x.shape[1]
     W, mu, sigma2 = _check_W(W, d), _check_mu(mu, d), _check_sigma2(sigma2)
     C = W @ W.T + sigma2 * np.eye(d)
-    L = np.linalg.cholesky(C)
+    try:
+        L = np.linalg.cholesky(C)
+    except np.linalg.LinAlgError:
+        raise ValueError(
+            f"arguments 'W' and 'sigma2': W W^T + sigma2 I is not positive definite in float64 "
+            f"(sigma2 = {sigma2:.3g} is too small next to W's scale)"
+        ) from None
     r = np.linalg.solve(L, (x - mu).T)  # (d, n)
     logdet = 2 * np.log(np.diag(L)).sum()
     return -0.5 * (d * _LOG_2PI + logdet + (r**2).sum(axis=0))

@@ -15,9 +15,9 @@ import math
 import numpy as np
 import torch
 
-from ..info import _log_base, sum_tol
+from ..info import _D_MINUS_LOG1P_COEFS, _H_COEFS, _log_base, sum_tol
 from ._device import get_device
-from .distributions import _exp_minus_1_minus_t, _out
+from .distributions import _out
 
 __all__ = ["entropy", "cross_entropy", "kl_divergence", "gaussian_entropy", "kl_normal"]
 
@@ -147,11 +147,22 @@ def kl_divergence(p, q, base=None):
     _check_distribution(t["q"], "q", tols["q"])
     _check_pair(t["p"], t["q"])
     p, q = torch.broadcast_tensors(t["p"], t["q"])
-    # terms p log(p/q) - p + q >= 0 (see vaelearn.info._kl_terms), round-off below 0 clipped
+    # terms p log(p/q) - p + q >= 0, computed as in vaelearn.info._kl_terms (read its doc)
     pos = p > 0
-    one = torch.ones_like(p)
-    log_ratio = torch.log(torch.where(pos, p, one)) - torch.log(torch.where(pos, q, one))
-    terms = torch.where(pos, p * log_ratio - p + q, q)
+    one, zero = torch.ones_like(p), torch.zeros_like(p)
+    safe_q = torch.where(pos, q, one)
+    t = p / safe_q
+    near = pos & (t >= 0.5) & (t <= 2.0)
+    d = torch.where(near, (p - q) / safe_q, zero)
+    small = d.abs() < 0.1
+    ds = torch.where(small, d, zero)
+    poly = torch.full_like(ds, _H_COEFS[0])
+    for c in _H_COEFS[1:]:
+        poly = poly * ds + c
+    dl = torch.where(small, zero, d)
+    h = torch.where(small, ds * ds * poly, (1.0 + dl) * torch.log1p(dl) - dl)
+    far = p * (torch.log(torch.where(pos, p, one)) - torch.log(safe_q)) - p + q
+    terms = torch.where(near, q * h, torch.where(pos, far, q))
     return _out(terms.clamp(min=0.0).sum(dim=-1) / lb, tin)
 
 
@@ -189,8 +200,23 @@ def kl_normal(mu_q, var_q, mu_p=0.0, var_p=1.0):
         shapes = ", ".join(f"{k}{tuple(v.shape)}" for k, v in t.items())
         raise ValueError(f"arguments do not broadcast: {shapes}") from None
     mq, vq, mp, vp = t["mu_q"], t["var_q"], t["mu_p"], t["var_p"]
-    # 1/2 [g(r) + (mu_q - mu_p)^2 / var_p], r = log var_q - log var_p, g(r) = e^r - 1 - r >= 0
-    # (see vaelearn.info.kl_normal): a difference of logs, no cancellation, never negative
-    r = torch.log(vq) - torch.log(vp)
-    g = torch.where(r.abs() < 0.5, _exp_minus_1_minus_t(r), vq / vp - 1.0 - r)
-    return _out(0.5 * (g + (mq - mp) ** 2 / vp), tin)
+    # 1/2 [g + (mu_q - mu_p)^2 / var_p], g = t - 1 - log t >= 0 for t = var_q / var_p, without
+    # overflow or cancellation (see vaelearn.info._variance_term): never negative
+    return _out(0.5 * (_variance_term_t(vq, vp) + (mq - mp) ** 2 / vp), tin)
+
+
+def _variance_term_t(vq, vp):
+    """``t - 1 - log t`` for ``t = vq / vp``; the torch twin of ``vaelearn.info._variance_term``."""
+    vq, vp = torch.broadcast_tensors(vq, vp)
+    t = vq / vp
+    near = (t >= 0.5) & (t <= 2.0)
+    zero = torch.zeros_like(t)
+    d = torch.where(near, (vq - vp) / vp, zero)
+    small = d.abs() < 0.1
+    ds = torch.where(small, d, zero)
+    poly = torch.full_like(ds, _D_MINUS_LOG1P_COEFS[0])
+    for c in _D_MINUS_LOG1P_COEFS[1:]:
+        poly = poly * ds + c
+    near_value = torch.where(small, ds * ds * poly, d - torch.log1p(torch.where(small, zero, d)))
+    far_value = t - 1.0 - (torch.log(vq) - torch.log(vp))
+    return torch.where(near, near_value, far_value)
