@@ -7,7 +7,8 @@ agree.
 Tolerances (stated once): the error allowed is ``RTOL[dtype]`` times the sum of the absolute
 values of the terms a function adds (its condition number: a sum of terms of both signs can only
 be as accurate as its largest term). RTOL is 2e-5 for float32 (about 170 ulp) and 1e-12 for
-float64. The backends agree within the same bound (the project's parity bar for float64 is
+float64, plus an absolute floor of 4x the dtype's smallest normal number (results that small are
+subnormal or flush to 0). The backends agree within the same bound (the project's parity bar for float64 is
 1e-10 relative; these functions meet the tighter 1e-12).
 """
 
@@ -47,14 +48,28 @@ def _mp(v):
     return mpmath.mpf(float(v))
 
 
+def _mp_g(v):
+    """e^v - 1 - v in mpmath; by its series for small |v| (50 digits of expm1(v) - v would lose
+    everything below v * 1e-50)."""
+    v = _mp(v)
+    if abs(v) < 0.5:
+        return sum(v**k / mpmath.factorial(k) for k in range(2, 60))
+    return mpmath.expm1(v) - v
+
+
 def _check(got, want, scale, dtype, sign=None):
     """``got`` finite iff ``want`` is finite in ``dtype``; within RTOL * scale; of the sign."""
-    fmax = float(np.finfo(dtype).max)
-    if abs(want) > fmax:  # the true value is not representable: inf of the right sign is right
+    # Within a factor 4 of the largest float an intermediate sum of squares (before its 1/2)
+    # may overflow: there inf is accepted, as where the true value is not representable.
+    fmax = float(np.finfo(dtype).max) / 4
+    if abs(want) > fmax:
         assert not np.isfinite(got) or abs(got) > fmax / 2
         return
+    # (the rest: want is finite and far from overflow)
     assert np.isfinite(got), (got, float(want))
-    assert abs(got - float(want)) <= RTOL[dtype] * float(scale) + 1e-300, (got, float(want))
+    # below the smallest normal number of the dtype, values are subnormal or 0: absolute floor
+    floor = 4 * float(np.finfo(dtype).tiny)
+    assert abs(got - float(want)) <= RTOL[dtype] * float(scale) + floor, (got, float(want))
     if sign == "ge0":
         assert got >= 0
     if sign == "le0":
@@ -115,8 +130,7 @@ def test_analytic_kl_to_std_normal(dtype):
     @given(mu=arrays(dtype, -BIG[dtype] ** 0.5, BIG[dtype] ** 0.5, 3),
            lv=arrays(dtype, -LOGV[dtype], LOGV[dtype], 3))
     def prop(mu, lv):
-        want = sum(_mp(m) ** 2 + mpmath.expm1(_mp(v)) - _mp(v)
-                   for m, v in zip(mu, lv, strict=True)) / 2
+        want = sum(_mp(m) ** 2 + _mp_g(v) for m, v in zip(mu, lv, strict=True)) / 2
         outs = []
         for B in (N, T):
             got = float(np.asarray(B.kl_normal_std_normal(mu[None], lv[None]))[0])
