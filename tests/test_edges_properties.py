@@ -8,8 +8,8 @@ Tolerances (stated once): the error allowed is ``RTOL[dtype]`` times the sum of 
 values of the terms a function adds (its condition number: a sum of terms of both signs can only
 be as accurate as its largest term). RTOL is 2e-5 for float32 (about 170 ulp) and 1e-12 for
 float64, plus an absolute floor of 4x the dtype's smallest normal number (results that small
-are subnormal or flush to 0). The backends agree within the same bound (the project's parity bar for float64 is
-1e-10 relative; these functions meet the tighter 1e-12).
+are subnormal or flush to 0). The backends agree within the same bound (the project's parity
+bar for float64 is 1e-10 relative; these functions meet the tighter 1e-12).
 """
 
 from __future__ import annotations
