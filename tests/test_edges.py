@@ -353,10 +353,14 @@ def test_huffman_bound_as_documented():
 
 
 @pytest.mark.parametrize("B", BACKENDS)
-def test_entropy_returns_a_0d_array_for_numpy_input(B):
+def test_information_functions_return_0d_arrays_for_numpy_input(B):
     h = B.entropy(np.array([0.5, 0.5]))
     assert type(h) is np.ndarray and h.shape == () and h.dtype == np.float64
     assert float(h) == pytest.approx(math.log(2), rel=1e-15)
+    p, q = [0.5, 0.5], [0.25, 0.75]
+    for v in (B.cross_entropy(p, q), B.kl_divergence(p, q), B.gaussian_entropy(2.0),
+              B.kl_normal(0.0, 2.0)):
+        assert type(v) is np.ndarray and v.shape == () and v.dtype == np.float64
 
 
 def test_ppca_with_fewer_rows_than_columns_raises_the_documented_error():

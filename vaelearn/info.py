@@ -218,7 +218,7 @@ def cross_entropy(p, q, base=None):
     with np.errstate(divide="ignore"):
         # -p log q >= 0 term by term (min(q, 1): q may exceed 1 by the sum tolerance)
         terms = np.where(p > 0, -p * np.log(np.where(p > 0, np.minimum(q, 1.0), 1.0)), 0.0)
-    return np.sum(terms, axis=-1) / lb
+    return np.asarray(np.sum(terms, axis=-1) / lb)
 
 
 def kl_divergence(p, q, base=None):
@@ -249,7 +249,7 @@ def kl_divergence(p, q, base=None):
     p = _as_distribution(p, "p")
     q = _as_distribution(q, "q")
     _check_pair(p, q)
-    return np.sum(_kl_terms(p, q), axis=-1) / lb
+    return np.asarray(np.sum(_kl_terms(p, q), axis=-1) / lb)
 
 
 # Taylor coefficients (-1)^k / (k (k - 1)) for k = 17..2 of
@@ -315,7 +315,7 @@ def gaussian_entropy(var, base=None):
     lb = _log_base(base)
     var = _as_variance(var, "var")
     # log(2 pi e) + log(var): the product 2 pi e var overflows for var > 1.6e307
-    return 0.5 * (math.log(2.0 * math.pi * math.e) + np.log(var)) / lb
+    return np.asarray(0.5 * (math.log(2.0 * math.pi * math.e) + np.log(var)) / lb)
 
 
 def kl_normal(mu_q, var_q, mu_p=0.0, var_p=1.0):
@@ -364,7 +364,7 @@ def kl_normal(mu_q, var_q, mu_p=0.0, var_p=1.0):
     # computed by _variance_term without overflow (var_p / var_q for var_q = 1e-200, var_p =
     # 1e200) or cancellation (var_q ~ var_p), so the result is >= 0.
     with np.errstate(over="ignore", under="ignore"):
-        return 0.5 * (_variance_term(var_q, var_p) + (mu_q - mu_p) ** 2 / var_p)
+        return np.asarray(0.5 * (_variance_term(var_q, var_p) + (mu_q - mu_p) ** 2 / var_p))
 
 
 # Taylor coefficients (-1)^k / k for k = 17..2 of d - log1p(d) = d^2/2 - d^3/3 + d^4/4 - ...
