@@ -44,11 +44,11 @@ def test_log_normal_far_past_the_exp_range_is_finite(B):
     # z = mu exactly, sigma^2 = exp(-800): the density is exp(399.08); the naive form is 0 * inf
     want = float(_mp_log_normal(1, 1, -800))
     got = float(np.asarray(B.log_normal(np.array([1.0]), 1.0, -800.0)))
-    assert got == pytest.approx(want, rel=1e-12)
+    assert got == pytest.approx(want, rel=1e-12, abs=0)
     # z - mu = 1e-300 with sigma = exp(-400): (z - mu)^2 / sigma^2 = 1e-600 * e^800, finite
     want = float(_mp_log_normal(1e-300, 0, -800))
     got = float(np.asarray(B.log_normal(np.array([1e-300]), 0.0, -800.0)))
-    assert got == pytest.approx(want, rel=1e-12)
+    assert got == pytest.approx(want, rel=1e-12, abs=0)
 
 
 @pytest.mark.parametrize("B", BACKENDS)
@@ -56,7 +56,7 @@ def test_gaussian_likelihood_with_tiny_sigma_is_finite(B):
     # x = m exactly and sigma = exp(-400): log p = 400 - 1/2 log 2 pi per dimension, finite
     want = float(-(mpmath.mpf(-400) + mpmath.log(2 * mpmath.pi) / 2) * 3)
     got = float(np.asarray(B.log_px_given_z_gaussian(np.ones((1, 3)), np.ones((1, 3)), -400.0))[0])
-    assert got == pytest.approx(want, rel=1e-12)
+    assert got == pytest.approx(want, rel=1e-12, abs=0)
 
 
 def _collapsed_vae(B, mean, logvar, dtype, seed=0):
@@ -113,8 +113,8 @@ def test_iwae_and_mc_kl_with_a_collapsed_float32_encoder(B):
                      for e in eps[k, i])
             lp = sum(-(zz**2 + mpmath.log(2 * mpmath.pi)) / 2 for zz in z)
             terms.append(lq - lp)
-        assert mc[i] == pytest.approx(float(sum(terms) / 4), rel=1e-5)
-    assert np.asarray(m.elbo(x, eps).kl) == pytest.approx(89.0, rel=1e-6)
+        assert mc[i] == pytest.approx(float(sum(terms) / 4), rel=1e-5, abs=0)
+    assert np.asarray(m.elbo(x, eps).kl) == pytest.approx(89.0, rel=1e-6, abs=0)
 
 
 def test_iwae_gradients_agree_across_backends_when_sigma_is_tiny():
@@ -130,10 +130,11 @@ def test_iwae_gradients_agree_across_backends_when_sigma_is_tiny():
         m.set_params(p)
         _, g = m.loss_and_grads(x, eps, objective="iwae")
         grads.append(g)
+    # the gradients are O(1) (largest ~3.4); from eps they agree to ~4e-15, formed from z - mu
+    # they differed by 2e-10 (above the project's 1e-10 parity bar). 1e-12: 250x round-off.
     for k in grads[0]:
-        scale = max(1.0, float(np.abs(grads[0][k]).max()))
-        np.testing.assert_allclose(grads[1][k], grads[0][k], rtol=0, atol=1e-10 * scale,
-                                   err_msg=k)
+        assert np.abs(grads[0][k]).max() < 10
+        np.testing.assert_allclose(grads[1][k], grads[0][k], rtol=0, atol=1e-12, err_msg=k)
 
 
 # -- item 2: ratios that overflow --------------------------------------------------------------
@@ -150,18 +151,18 @@ def test_kl_normal_as_a_difference_of_logs(B, var_q, var_p):
     assert got >= 0
     assert got == pytest.approx(want, rel=1e-9, abs=1e-30)
     if var_q == 1e-200:
-        assert got == pytest.approx(460.0170185988091, rel=1e-14)
+        assert got == pytest.approx(460.0170185988091, rel=1e-14, abs=0)
 
 
 @pytest.mark.parametrize("B", BACKENDS)
 def test_gaussian_entropy_of_a_huge_variance_is_finite(B):
     want = float((mpmath.log(2 * mpmath.pi * mpmath.e) + mpmath.log(mpmath.mpf(1e308))) / 2)
-    assert float(np.asarray(B.gaussian_entropy(1e308))) == pytest.approx(want, rel=1e-14)
+    assert float(np.asarray(B.gaussian_entropy(1e308))) == pytest.approx(want, rel=1e-14, abs=0)
 
 
 def test_normal_pdf_of_a_huge_variance_is_not_zero():
     want = float(1 / mpmath.sqrt(2 * mpmath.pi * mpmath.mpf(1e308)))
-    assert float(info.normal_pdf(0.0, 0.0, 1e308)) == pytest.approx(want, rel=1e-14)
+    assert float(info.normal_pdf(0.0, 0.0, 1e308)) == pytest.approx(want, rel=1e-14, abs=0)
 
 
 # -- item 3: cancellation ----------------------------------------------------------------------
@@ -200,7 +201,8 @@ def test_discrete_kl_of_nearly_equal_distributions_is_not_negative(B):
 
     r = rng.random(50)
     r /= r.sum()
-    assert float(np.asarray(B.kl_divergence(p, r))) == pytest.approx(sp_entropy(p, r), rel=1e-12)
+    want = sp_entropy(p, r)
+    assert float(np.asarray(B.kl_divergence(p, r))) == pytest.approx(want, rel=1e-12, abs=0)
 
 
 # -- item 4: a failing fit leaves the model as it was --------------------------------------------
@@ -285,8 +287,8 @@ def test_sum_tolerance_follows_the_dtype_not_the_container(B):
     h_t = float(np.asarray(B.entropy(torch.from_numpy(p32))))
     from scipy.stats import entropy as sp_entropy
 
-    assert h_np == pytest.approx(sp_entropy(p32.astype(np.float64)), rel=1e-6)
-    assert h_t == pytest.approx(h_np, rel=1e-6)
+    assert h_np == pytest.approx(sp_entropy(p32.astype(np.float64)), rel=1e-6, abs=0)
+    assert h_t == pytest.approx(h_np, rel=1e-6, abs=0)
     # the same numbers in float64 are held to the float64 tolerance, in both containers
     p64 = p32.astype(np.float64)
     with pytest.raises(ValueError, match="1e-09"):
@@ -356,7 +358,7 @@ def test_huffman_bound_as_documented():
 def test_information_functions_return_0d_arrays_for_numpy_input(B):
     h = B.entropy(np.array([0.5, 0.5]))
     assert type(h) is np.ndarray and h.shape == () and h.dtype == np.float64
-    assert float(h) == pytest.approx(math.log(2), rel=1e-15)
+    assert float(h) == pytest.approx(math.log(2), rel=1e-15, abs=0)
     p, q = [0.5, 0.5], [0.25, 0.75]
     for v in (B.cross_entropy(p, q), B.kl_divergence(p, q), B.gaussian_entropy(2.0),
               B.kl_normal(0.0, 2.0)):
