@@ -88,6 +88,18 @@ def _nonfinite_error(loss, epoch, batch, n_batches, what="the loss is"):
     )
 
 
+def _all_finite(arrays):
+    """True when every array is finite, in one summing pass each: a finite total of the sums
+    proves it (a NaN, an inf, or infs of both signs make the total non-finite); only a total
+    that overflowed is checked element by element."""
+    total = 0.0
+    for a in arrays:
+        total += float(np.add.reduce(a, axis=None))
+    if math.isfinite(total):
+        return True
+    return all(np.isfinite(a).all() for a in arrays)
+
+
 def _check_train_data(model, x_train, x_test, fast):
     """Validate the data before ``fit`` changes anything: x_train non-empty, both as the model
     checks them and, in fast mode, still finite once cast to float32. Returns the two arrays
@@ -255,24 +267,21 @@ def fit(
                     kl_total += float(terms["kl"]) * nb
                 else:
                     loss, grads, _ = model._loss_and_grads(x_in, xb)
-                # nothing non-finite may reach the parameters: check before the step commits,
-                # and undo a step that overflowed them
+                # nothing non-finite may stay in the parameters: a non-finite loss stops before
+                # the step; a step that made a parameter non-finite (a NaN or inf gradient
+                # always does, through SGD or Adam) is undone bit for bit
                 if not math.isfinite(loss):
                     raise _nonfinite_error(loss, epoch, b, n_batches)
-                bad = next((k for k, g in grads.items() if not np.isfinite(g).all()), None)
-                if bad is not None:
-                    raise _nonfinite_error(f"non-finite for {bad!r}", epoch, b, n_batches,
-                                           what="the gradient is")
                 for k, v in model.params.items():
                     np.copyto(saved[k], v)
                 total += loss * nb
                 opt.step(grads)
-                bad = next((k for k, v in model.params.items() if not np.isfinite(v).all()), None)
-                if bad is not None:
+                if not _all_finite(model.params.values()):
+                    bad = next(k for k, v in model.params.items() if not np.isfinite(v).all())
                     for k, v in model.params.items():
                         np.copyto(v, saved[k])
-                    raise _nonfinite_error(f"overflowed in {bad!r}", epoch, b, n_batches,
-                                           what="the step")
+                    raise _nonfinite_error(f"non-finite in {bad!r}", epoch, b, n_batches,
+                                           what="the gradient or the step left the parameter")
             history["epoch"].append(epoch + 1)
             history["train_loss"].append(total / n)
             if is_vae:

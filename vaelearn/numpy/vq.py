@@ -283,18 +283,18 @@ def fit_vqvae(model, x_train, *, epochs, batch_size=128, lr=1e-3, seed=0):
 
 
 def _guarded_step(opt, params, grads, saved, loss, epoch, b, n_batches):
-    """``opt.step(grads)`` unless the loss or a gradient is non-finite; a step that overflows a
-    parameter is undone bit for bit. Raises FloatingPointError naming the epoch and batch."""
-    from .train import _nonfinite_error
+    """``opt.step(grads)`` unless the loss is non-finite; a step that leaves a parameter
+    non-finite (a NaN/inf gradient, an overflow) is undone bit for bit. Raises
+    FloatingPointError naming the epoch and batch."""
+    from .train import _all_finite, _nonfinite_error
 
     if not np.isfinite(loss):
         raise _nonfinite_error(loss, epoch, b, n_batches)
-    if not all(np.isfinite(np.asarray(g)).all() for g in grads.values()):
-        raise _nonfinite_error("non-finite", epoch, b, n_batches, what="a gradient is")
     for k, v in params.items():
         np.copyto(saved[k], v)
-    opt.step(grads)
-    if not all(np.isfinite(v).all() for v in params.values()):
+    opt.step(grads)  # a NaN or inf gradient makes a parameter non-finite: caught below
+    if not _all_finite(params.values()):
         for k, v in params.items():
             np.copyto(v, saved[k])
-        raise _nonfinite_error("non-finite", epoch, b, n_batches, what="the step made a parameter")
+        raise _nonfinite_error("non-finite", epoch, b, n_batches,
+                               what="the gradient or the step left a parameter")
