@@ -298,7 +298,8 @@ def test_plots_and_their_checks():
 
 
 @pytest.mark.parametrize(
-    "build", [lambda: reparam.single_sample_variance("score", "mean"), reparam.score_baseline_variance]
+    "build",
+    [lambda: reparam.single_sample_variance("score", "mean"), reparam.score_baseline_variance],
 )
 def test_variance_step_reads_second_moment_minus_squared_mean(build):
     # Lesson 06 printed "Var = -E g^2 + E g^2": the second moment and the squared mean rendered

@@ -172,3 +172,16 @@ def test_elbo_gap_bars_read_the_elbo_and_the_gap():
     assert np.allclose(np.diff([r.get_height() for r in blue]), np.diff(elbos), atol=1e-12)
     with pytest.raises(ValueError, match="lower bound"):
         plotting.elbo_gap_bars(["a"], [0.5], 0.0)
+
+
+def test_kl_per_dimension_bars_sorted_heights_and_threshold():
+    # Lesson 07 reads active units off these bars against the dotted 0.1-nat line.
+    kl = {"a": [0.02, 1.2, 0.3], "b": [0.0, 0.05, 0.9]}
+    fig = plotting.kl_per_dimension_bars(kl, threshold=0.1)
+    ax = fig.axes[0]
+    for container, values in zip(ax.containers, kl.values(), strict=True):
+        assert np.allclose([r.get_height() for r in container], sorted(values, reverse=True))
+    (line,) = ax.get_lines()
+    assert np.allclose(line.get_ydata(), 0.1)
+    with pytest.raises(ValueError, match="threshold"):
+        plotting.kl_per_dimension_bars(kl, threshold=-1.0)

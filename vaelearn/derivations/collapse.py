@@ -37,7 +37,8 @@ def ppca_sigma2_ml() -> Derivation:
         "pPCA's maximum-likelihood noise variance is the mean of the discarded eigenvalues",
         assumptions=[
             "s = sigma^2 > 0",
-            "m = D - d discarded directions (D pixels, d latents), T > 0 the sum of their eigenvalues",
+            "m = D - d discarded directions (D pixels, d latents)",
+            "T > 0 the sum of their eigenvalues",
         ],
     )
     d.step(
