@@ -86,10 +86,30 @@ def test_a_wrong_rotation_fails():
 
 def test_a_wrong_minimum_of_the_line_fails():
     d = A.best_line_is_an_eigenvector()
-    step = d.steps[-1]
-    d.steps[-1] = dataclasses.replace(step, options={**step.options, "at": sp.pi / 4})
-    with pytest.raises(DerivationError, match="step 6"):
+    step = d.steps[8]
+    assert step.rule == "minimum"
+    d.steps[8] = dataclasses.replace(step, options={**step.options, "at": sp.pi / 4})
+    with pytest.raises(DerivationError, match="step 9"):
         d.verify()
+
+
+def test_the_line_derivation_names_both_stationary_lines():
+    # Lesson 02 once said "the only stationary point is theta = 0" and passed only because the
+    # domain (-pi/2, pi/2) left out theta = pi/2, the other eigenvector (a maximum). Both must be
+    # checked, and the global bound E >= c must not rely on any interval.
+    d = A.best_line_is_an_eigenvector().verify()
+    rules = [s.rule for s in d.steps]
+    assert rules[-3:] == ["maximum", "minimum", "ge"]
+    assert d.steps[-3].options["at"] == sp.pi / 2 and d.steps[-2].options["at"] == 0
+    assert "domain" not in d.steps[-1].options
+    c, delta = sp.Symbol("c", positive=True), sp.Symbol("delta", positive=True)
+    assert d.steps[-3].expr.rhs == c + delta and d.steps[-2].expr.rhs == c
+    assert d.conclusion.rhs == c
+    # a false global bound (E >= c + delta) is rejected
+    bad = A.best_line_is_an_eigenvector()
+    bad.steps[-1] = dataclasses.replace(bad.steps[-1], expr=c + delta, options={"ref": 6})
+    with pytest.raises(DerivationError, match="step 10"):
+        bad.verify()
 
 
 def test_decoder_result_matches_least_squares_per_pixel():

@@ -295,3 +295,18 @@ def test_plots_and_their_checks():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+@pytest.mark.parametrize(
+    "build",
+    [lambda: reparam.single_sample_variance("score", "mean"), reparam.score_baseline_variance],
+)
+def test_variance_step_reads_second_moment_minus_squared_mean(build):
+    # Lesson 06 printed "Var = -E g^2 + E g^2": the second moment and the squared mean rendered
+    # alike. The variance step must show two distinct terms, E[g^2] first, then (E g)^2.
+    d = build().verify()
+    (step,) = [s for s in d.steps if s.text.startswith("The variance of one single-sample")]
+    tex = sp.latex(step.expr.rhs)
+    second, squared_mean = tex.split(" - ")
+    assert second.startswith(r"\mathbb{E}[") and second.endswith("^2]")
+    assert squared_mean.startswith(r"{\left(\mathbb{E}") and squared_mean.endswith(")}^{2}")

@@ -150,3 +150,38 @@ def test_exported_from_package():
     for name in ("reconstruction_grid", "sample_grid", "manifold_grid", "latent_scatter",
                  "loss_curves"):
         assert name in plotting.__all__ and callable(getattr(plotting, name))
+
+
+def test_elbo_gap_bars_read_the_elbo_and_the_gap():
+    # Lesson 04's chart: with negative ELBOs a bar from 0 would hide the ELBO under the gap, so
+    # every guide looked the same. Each blue bar must end at its own ELBO, start at one common
+    # floor below all of them, and the orange gap must span exactly [ELBO, log p(x)].
+    elbos, log_px = np.array([-1.9189385, -1.5155121, -3.2]), -1.5155121
+    fig = plotting.elbo_gap_bars(["a", "b", "c"], elbos, log_px)
+    ax = fig.axes[0]
+    blue, orange = ax.containers[0], ax.containers[1]
+    bottoms = [r.get_y() for r in blue]
+    tops = [r.get_y() + r.get_height() for r in blue]
+    assert np.allclose(tops, elbos, atol=1e-12)
+    assert np.ptp(bottoms) == 0 and bottoms[0] < elbos.min()
+    assert np.allclose([r.get_y() for r in orange], elbos, atol=1e-12)
+    assert np.allclose([r.get_y() + r.get_height() for r in orange], log_px, atol=1e-12)
+    lo, hi = ax.get_ylim()
+    assert lo <= bottoms[0] and hi > log_px
+    # the drawn heights differ as the ELBOs do (the regression: all blue bars looked alike)
+    assert np.allclose(np.diff([r.get_height() for r in blue]), np.diff(elbos), atol=1e-12)
+    with pytest.raises(ValueError, match="lower bound"):
+        plotting.elbo_gap_bars(["a"], [0.5], 0.0)
+
+
+def test_kl_per_dimension_bars_sorted_heights_and_threshold():
+    # Lesson 07 reads active units off these bars against the dotted 0.1-nat line.
+    kl = {"a": [0.02, 1.2, 0.3], "b": [0.0, 0.05, 0.9]}
+    fig = plotting.kl_per_dimension_bars(kl, threshold=0.1)
+    ax = fig.axes[0]
+    for container, values in zip(ax.containers, kl.values(), strict=True):
+        assert np.allclose([r.get_height() for r in container], sorted(values, reverse=True))
+    (line,) = ax.get_lines()
+    assert np.allclose(line.get_ydata(), 0.1)
+    with pytest.raises(ValueError, match="threshold"):
+        plotting.kl_per_dimension_bars(kl, threshold=-1.0)

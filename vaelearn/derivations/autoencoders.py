@@ -76,8 +76,11 @@ def best_line_is_an_eigenvector() -> Derivation:
     For centred data with covariance ``Sigma = [[a, b], [b, c]]``, projecting onto the line through
     a unit vector ``u`` costs ``E ||x - u u^T x||^2 = tr Sigma - u^T Sigma u``. Its derivative in
     ``t`` is twice the 2-D cross product of ``Sigma u`` and ``u``, zero exactly when ``u`` is an
-    eigenvector; in the eigenbasis (``b = 0``, ``a = c + delta``, ``delta > 0``) the minimum is at
-    ``t = 0``, the top eigenvector, and the error left is the other eigenvalue ``c``. Lesson 02.
+    eigenvector; in the eigenbasis (``b = 0``, ``a = c + delta``, ``delta > 0``) the error is
+    ``c + delta sin^2 t``: stationary at ``t = 0`` (the top eigenvector, the minimum ``c``) and at
+    ``t = +-pi/2`` (the other eigenvector, the maximum ``c + delta``). Both are checked, each on an
+    open interval, and the two intervals together hold every line; the last step shows
+    ``E >= c`` for every angle without any interval. Lesson 02.
     """
     t = sp.Symbol("theta", real=True)
     a, b = sp.symbols("a b", real=True)
@@ -107,10 +110,25 @@ def best_line_is_an_eigenvector() -> Derivation:
            "larger one, a = c + delta with delta > 0.",
            sp.Eq(err, (c + delta) * sp.sin(t) ** 2 + c * sp.cos(t) ** 2),
            rule="substitute", subs={b: 0, a: c + delta}, ref=2)
-    d.step("Over the half-turn of distinct lines, the only stationary point is theta = 0 (the top "
-           "eigenvector), a minimum; the error left is the smaller eigenvalue.",
+    d.step("Since cos^2 = 1 - sin^2, the error is the smaller eigenvalue plus delta sin^2 theta.",
+           sp.Eq(err, c + delta * sp.sin(t) ** 2))
+    d.step("Differentiate: the slope delta sin 2theta vanishes where sin 2theta = 0, which on the "
+           "half-turn [-pi/2, pi/2] of distinct lines is theta = 0 (the top eigenvector) and "
+           "theta = +-pi/2 (one line, the other eigenvector): two stationary lines.",
+           sp.Eq(d_err, delta * sp.sin(2 * t)), rule="diff", wrt=t)
+    d.step("On (0, pi) the only stationary point is theta = pi/2, the other eigenvector, and the "
+           "second derivative 2 delta cos 2theta = -2 delta < 0 there: the worst line, leaving "
+           "the larger eigenvalue.",
+           sp.Eq(sp.Function("E")(sp.pi / 2), c + delta), rule="maximum", wrt=t, at=sp.pi / 2,
+           domain=sp.Interval.open(0, sp.pi), ref=6)
+    d.step("On (-pi/2, pi/2) the only stationary point is theta = 0, the top eigenvector, and "
+           "2 delta > 0 there: the best line, leaving the smaller eigenvalue. The two intervals "
+           "together hold every line, so these are all the stationary lines.",
            sp.Eq(sp.Function("E")(0), c), rule="minimum", wrt=t, at=0,
-           domain=sp.Interval.open(-sp.pi / 2, sp.pi / 2))
+           domain=sp.Interval.open(-sp.pi / 2, sp.pi / 2), ref=6)
+    d.step("Without any interval: E(theta) - c = delta sin^2 theta >= 0 for every angle, so no "
+           "line does better than the top eigenvector.",
+           c, rule="ge", gap=delta * sp.sin(t) ** 2, ref=6)
     return d
 
 

@@ -22,7 +22,9 @@ __all__ = [
 
 
 def ppca_sigma2_ml() -> Derivation:
-    """``sigma2_ML = T / m``: the mean of the ``m = d - q`` discarded eigenvalues. Lesson 07.
+    """``sigma2_ML = T / m``: the mean of the ``m = D - d`` discarded eigenvalues. Lesson 07.
+
+    ``D`` is the number of pixels and ``d`` the number of latents (book/notation.md).
 
     With ``W`` at its optimum, the pPCA log-likelihood depends on ``s = sigma^2`` only through the
     ``m`` directions the latents do not explain (Tipping & Bishop 1999):
@@ -35,7 +37,8 @@ def ppca_sigma2_ml() -> Derivation:
         "pPCA's maximum-likelihood noise variance is the mean of the discarded eigenvalues",
         assumptions=[
             "s = sigma^2 > 0",
-            "m = d - q discarded directions, T > 0 the sum of their eigenvalues",
+            "m = D - d discarded directions (D pixels, d latents)",
+            "T > 0 the sum of their eigenvalues",
         ],
     )
     d.step(

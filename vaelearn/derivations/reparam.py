@@ -89,16 +89,20 @@ def _append_mean_and_variance(d: Derivation, g, mean_sym, sq_sym, var_sym, extra
     )
     d.step("Expand and split by linearity.", sp.Eq(sq_sym, _by_moments(g**2)))
     d.step("Insert the Gaussian moments.", sp.Eq(sq_sym, sq_value))
+    # The squared mean gets its own bracketed symbol: E[g^2] and (E g)^2 must not render alike
+    # (as "E g^2" both, the line read "Var = -E g^2 + E g^2"). The outer braces only make sympy
+    # print the second moment first, in the textbook order E[g^2] - (E g)^2.
+    mean_in_brackets = sp.Symbol("{\\left(" + mean_sym.name + "\\right)}")
     d.step(
-        "The variance of one single-sample estimate.",
-        sp.Eq(var_sym, sq_sym - mean_sym**2),
+        "The variance of one single-sample estimate: the second moment minus the squared mean.",
+        sp.Eq(var_sym, sq_sym - mean_in_brackets**2),
         rule="definition",
     )
     d.step(
         f"Insert steps {n0 + 3} and {n0 + 6}.",
         sp.Eq(var_sym, sp.expand(sq_value - mean_value**2)),
         rule="substitute",
-        subs={sq_sym: sq_value, mean_sym: mean_value},
+        subs={sq_sym: sq_value, mean_in_brackets: mean_value},
     )
     return d
 
@@ -175,7 +179,7 @@ def single_sample_variance(estimator: str = "score", param: str = "mean") -> Der
         d,
         g,
         sp.Symbol(rf"\mathbb{{E}}\hat g_{{{sym}}}"),
-        sp.Symbol(rf"\mathbb{{E}}\hat g_{{{sym}}}^2"),
+        sp.Symbol(rf"\mathbb{{E}}[\hat g_{{{sym}}}^2]"),
         sp.Symbol(rf"\mathrm{{Var}}\,\hat g_{{{sym}}}"),
         extra_text=" The mean is the exact gradient: the estimate is unbiased.",
     )
@@ -206,7 +210,7 @@ def score_baseline_variance() -> Derivation:
         d,
         g,
         sp.Symbol(r"\mathbb{E}\hat g"),
-        sp.Symbol(r"\mathbb{E}\hat g^2"),
+        sp.Symbol(r"\mathbb{E}[\hat g^2]"),
         sp.Symbol(r"\mathrm{Var}\,\hat g"),
         extra_text=" b drops out of the mean: the baseline adds no bias.",
     )

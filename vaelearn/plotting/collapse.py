@@ -59,7 +59,9 @@ def collapse_sweep(sigma2s, observed, predicted, eigenvalues=None, *, width: flo
     return fig
 
 
-def kl_per_dimension_bars(panels: Mapping[str, Sequence[float]], *, width: float = 8.0):
+def kl_per_dimension_bars(
+    panels: Mapping[str, Sequence[float]], *, threshold: float | None = None, width: float = 8.0
+):
     """Grouped bars: the KL (nats per example) of each latent dimension, one group per setting.
 
     Lesson 07 (active units under beta, KL annealing, free bits). Dimensions are sorted by KL
@@ -68,6 +70,8 @@ def kl_per_dimension_bars(panels: Mapping[str, Sequence[float]], *, width: float
     Parameters
     ----------
     panels : mapping from label to array of shape (z_dim,)
+    threshold : float, optional
+        The KL above which a dimension counts as active, drawn as a dotted line.
     """
     if not panels:
         raise ValueError("argument 'panels' is empty")
@@ -82,6 +86,10 @@ def kl_per_dimension_bars(panels: Mapping[str, Sequence[float]], *, width: float
     w = 0.8 / n
     for i, (label, kl) in enumerate(data.items()):
         ax.bar(np.arange(z_dim) + (i - (n - 1) / 2) * w, kl, width=w, label=label)
+    if threshold is not None:
+        if not (np.isfinite(threshold) and threshold > 0):
+            raise ValueError(f"argument 'threshold' must be a positive number, got {threshold!r}")
+        ax.axhline(threshold, color="k", lw=0.8, ls=":", label=f"active above {threshold:g} nats")
     ax.set_xlabel("latent dimension (sorted by KL)")
     ax.set_ylabel("KL (nats / example)")
     ax.set_xticks(np.arange(z_dim))

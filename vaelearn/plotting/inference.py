@@ -91,15 +91,27 @@ def elbo_gap_bars(labels, elbos, log_evidence: float, width: float = 5.0):
     elbos = np.asarray(elbos, dtype=float)
     if len(labels) != elbos.size:
         raise ValueError(f"arguments 'labels' ({len(labels)}) and 'elbos' ({elbos.size}) differ")
+    log_evidence = float(log_evidence)
+    if not np.all(np.isfinite(elbos)) or not np.isfinite(log_evidence):
+        raise ValueError("arguments 'elbos' and 'log_evidence' must be finite")
+    if np.any(elbos > log_evidence + 1e-9 * max(1.0, abs(log_evidence))):
+        raise ValueError("argument 'elbos': an ELBO above 'log_evidence' is not a lower bound")
     gaps = log_evidence - elbos
+    # ELBOs are usually negative: a bar from 0 down to the ELBO would hide its value behind the
+    # gap drawn on top of it. Every blue bar starts at one common floor below the lowest ELBO and
+    # ends at its ELBO; the orange gap continues from there up to log p(x), so bar heights differ
+    # exactly as the ELBOs do and the axis reads the ELBO at the blue bar's top.
+    span = max(float(gaps.max()), 1e-12)
+    floor = float(elbos.min()) - 0.25 * span
     fig, (ax,) = _figure(1, width, 3.0)
     pos = np.arange(elbos.size)
-    ax.bar(pos, elbos, color="tab:blue", label="ELBO")
+    ax.bar(pos, elbos - floor, bottom=floor, color="tab:blue", label="ELBO")
     ax.bar(pos, gaps, bottom=elbos, color="tab:orange", label="gap = KL$(q\\|p(z|x))$")
     ax.axhline(log_evidence, color="k", lw=1, ls=":", label="$\\log p(x)$")
+    ax.set_ylim(floor, log_evidence + 0.1 * span)
     ax.set_xticks(pos, labels, fontsize=7)
     ax.set_ylabel("nats")
-    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
 
