@@ -99,7 +99,9 @@ def elbo_gap_bars(labels, elbos, log_evidence: float, width: float = 5.0):
     ax.axhline(log_evidence, color="k", lw=1, ls=":", label="$\\log p(x)$")
     ax.set_xticks(pos, labels, fontsize=7)
     ax.set_ylabel("nats")
-    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    # beside the axes, not on them: inside, the legend covered a bar
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              borderaxespad=0.0)
     fig.tight_layout()
     return fig
 
