@@ -298,6 +298,66 @@ def test_release_all_outside_the_repository_says_where_it_looked(tmp_path, capsy
     assert "no lessons" in err and "./lessons" in err and "name at least one" not in err, err
 
 
+# --- every install instruction in the README and the book
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "book").glob("*.md"))]
+PIP_LINE = re.compile(r"pip install ([^\n`]+)")
+
+
+def _doc_requirements() -> list[tuple[str, str]]:
+    found = []
+    for doc in DOCS:
+        for m in PIP_LINE.finditer(doc.read_text(encoding="utf-8")):
+            for req in re.findall(r'"([^"]+)"', m.group(1)):
+                found.append((doc.name, req))
+    return found
+
+
+def test_every_pip_install_in_the_docs_names_real_extras_and_the_repository():
+    """Each `pip install "vaelearn[...] @ URL"` of the README and the book asks for extras that
+    pyproject.toml defines, from the repository the book links (the one URL the install cell
+    and the error messages use too). The form itself is installed for real below."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    extras = set(meta["project"]["optional-dependencies"])
+    repo = re.search(r"^  url: (\S+)", (ROOT / "book/_config.yml").read_text(), re.M).group(1)
+    reqs = _doc_requirements()
+    assert len(reqs) >= 3, reqs  # README, the intro (own machine, JupyterHub)
+    for doc, text in reqs:
+        req = Requirement(text)
+        assert req.name == "vaelearn", (doc, text)
+        assert req.extras <= extras, (doc, text, req.extras - extras)
+        assert req.url == f"git+{repo}" == _extras.GIT_URL, (doc, text)
+    # and nothing in the docs asks pip for vaelearn from an index ("vaelearn[all]" alone)
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8")
+        from_index = r"pip install (['\"])vaelearn(\[[^\]]*\])?\1|pip install vaelearn(\[\S*)?\s"
+        assert not re.search(from_index, text), doc
+    assert re.search(from_index, 'pip install "vaelearn[all]"')  # the check can fail
+
+
+@pytest.mark.slow
+def test_pip_installs_vaelearn_from_a_git_url(tmp_path):
+    """The documented form `pip install "vaelearn @ git+URL"`, with the URL of this repository's
+    own clone (no network): the install works and brings the student lessons."""
+    if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+                      capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=300)
+    target = tmp_path / "site"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), f"vaelearn @ git+file://{clone}"],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lessons = sorted((target / "vaelearn" / "student_lessons").glob("*.ipynb"))
+    assert [p.name for p in lessons] == sorted(p.name for p in STUDENT_DIR.glob("*.ipynb"))
+
+
 # --- the pip path: sdist + wheel, twine check, a fresh venv, the lessons run
 
 

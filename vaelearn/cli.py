@@ -38,8 +38,9 @@ _MAIN_EPILOG = """examples:
   vaelearn classroom release --all --out release/
 
 MNIST: --mnist-root DIR, else $VAELEARN_MNIST_ROOT, else downloaded once into the cache
-($VAELEARN_DATA/mnist). Extras: `train --backend torch` and `bench` need the 'torch' extra,
-`classroom` the 'classroom' extra.
+($VAELEARN_DATA/mnist; on Linux ~/.cache/vaelearn/mnist by default).
+Extras: `train --backend torch` and `bench` need the 'torch' extra, `classroom` the
+'classroom' extra.
 
 Run `vaelearn COMMAND --help` for the options of a command.
 """

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import nbformat
 
+from .._extras import GIT_URL
 from .release import _nbgrader, release_notebook
 
 __all__ = [
@@ -49,7 +50,7 @@ __all__ = [
     "write_editions",
 ]
 
-PIP_TARGET = "vaelearn @ git+https://github.com/vaelearn/vaelearn"
+PIP_TARGET = f"vaelearn @ {GIT_URL}"
 """What the first cell of a student edition installs when vaelearn is missing (the project is
 not on a package index; see "How to run the lessons" in the book's introduction)."""
 
