@@ -45,6 +45,7 @@ STUDENT_DIR  := vaelearn/student_lessons
 BOOK_LESSONS := build/book-lessons
 EDITIONS     := $(PY) -m vaelearn.classroom.editions
 LAB_OFF      := $(VENV)/.nbgrader-lab-off
+NBGRADER_SERVER := formgrader validate_assignment assignment_list course_list
 
 .PHONY: all help venv book book-stored book-check test unit nbval nbval-numpy nbval-torch lint \
         lessons pdf bench clean student student-check book-lessons instructor-lab
@@ -158,12 +159,20 @@ book-lessons: $(STAMP)
 # JupyterLab the README starts. Instructors switch them on with `make instructor-lab`. (Binder and
 # `pip install "vaelearn[lab]"` have no nbgrader at all: it is only in the 'classroom' extra.)
 $(LAB_OFF): $(STAMP)
-	$(VENV)/bin/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null
-	$(VENV)/bin/jupyter server extension disable --sys-prefix nbgrader >/dev/null 2>&1
+	$(VENV)/bin/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1
+	for m in $(NBGRADER_SERVER); do \
+	    $(VENV)/bin/jupyter server extension disable --sys-prefix nbgrader.server_extensions.$$m \
+	        >/dev/null 2>&1 || exit 1; done
 	touch $@
 
+# the unit tests check the switch (tests/test_student.py), so `make test` applies it first
+unit: $(LAB_OFF)
+
 instructor-lab: $(STAMP)
-	$(VENV)/bin/jupyter labextension enable --level=sys_prefix @jupyter/nbgrader >/dev/null
-	$(VENV)/bin/jupyter server extension enable --sys-prefix nbgrader >/dev/null 2>&1
+	$(VENV)/bin/jupyter labextension unlock --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1
+	$(VENV)/bin/jupyter labextension enable --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1
+	for m in $(NBGRADER_SERVER); do \
+	    $(VENV)/bin/jupyter server extension enable --sys-prefix nbgrader.server_extensions.$$m \
+	        >/dev/null 2>&1 || exit 1; done
 	rm -f $(LAB_OFF)
 	@echo "nbgrader's JupyterLab menus are on in .venv (make venv switches them off again)"

@@ -575,3 +575,67 @@ def test_launch_buttons_open_the_student_edition(html_dir):
         for url in launch:
             assert f"vaelearn/student_lessons/{page.stem}.ipynb" in unquote(url), url
             assert (ROOT / "vaelearn" / "student_lessons" / f"{page.stem}.ipynb").exists()
+
+
+SEARCH_MATH = r"""
+(async () => {
+  const t0 = Date.now();
+  const items = () => document.querySelectorAll('#search-results li p.context');
+  while (items().length === 0 && Date.now() - t0 < 20000) {
+    await new Promise(r => setTimeout(r, 200));
+  }
+  await new Promise(r => setTimeout(r, 500));
+  if (window.MathJax && MathJax.startup) { await MathJax.startup.promise; }
+  // wait until the typesetting the result script started has finished
+  let last = -1;
+  while (Date.now() - t0 < 25000) {
+    const n = document.querySelectorAll('#search-results mjx-container').length;
+    if (n === last) { break; }
+    last = n;
+    await new Promise(r => setTimeout(r, 700));
+  }
+  const box = document.getElementById('search-results').cloneNode(true);
+  box.querySelectorAll('mjx-container, script').forEach(e => e.remove());
+  return {results: items().length, typeset: last,
+          raw: (box.textContent.match(/\\\(|\\\)|\\\[|\\\]/g) || []).length};
+})()
+"""
+
+
+def test_search_results_show_typeset_maths(browser, server):
+    """A search whose summaries quote maths shows it typeset, not as "\\(...\\)" source."""
+    browser.open(urljoin(server, "search.html?q=prior"))
+    report = browser.evaluate(SEARCH_MATH)
+    assert report["results"] > 0, report
+    assert report["typeset"] > 0 and report["raw"] == 0, report
+
+
+PHONE_MATH = r"""
+(() => {
+  const vw = document.documentElement.clientWidth;
+  const eqs = Array.from(document.querySelectorAll('mjx-container[display="true"]'));
+  return {vw: vw, n: eqs.length,
+          bad: eqs.filter(e => e.getBoundingClientRect().right > vw + 1
+                               || (e.scrollWidth > e.clientWidth + 1
+                                   && getComputedStyle(e).overflowX !== 'auto')).length,
+          scrolls: eqs.filter(e => e.scrollWidth > e.clientWidth + 1).length,
+          pageWider: document.documentElement.scrollWidth > vw + 1};
+})()
+"""
+
+
+def test_wide_equations_scroll_on_a_phone(browser, server, html_dir):
+    """At phone width (390 px) no display equation sticks out of the screen or is cut: a wide
+    one scrolls sideways inside its own box, and the page itself does not scroll sideways."""
+    page = sorted((html_dir / "lessons").glob("05_*.html"))[0]
+    browser.send("Emulation.setDeviceMetricsOverride", width=390, height=844,
+                 deviceScaleFactor=1, mobile=True)
+    try:
+        browser.open(urljoin(server, f"lessons/{page.name}"))
+        browser.evaluate(INSPECT)  # waits for MathJax
+        report = browser.evaluate(PHONE_MATH)
+    finally:
+        browser.send("Emulation.clearDeviceMetricsOverride")
+    assert report["n"] > 0, report
+    assert report["scrolls"] > 0, f"no equation is wider than a phone: vacuous check {report}"
+    assert report["bad"] == 0 and not report["pageWider"], report

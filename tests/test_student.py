@@ -165,7 +165,7 @@ def test_plain_markdown_citations_and_equations():
         "As {cite}`one` and {cite:p}`two,many` show, see {eq}`eq-a`.\n\n$$\nx = 1\n$$ (eq-a)\n",
         bib, {"eq-a": "3.2"}, cited)
     assert "(Shannon, 1948)" in text
-    assert "(Kingma & Welling, 2013; Xu et al., 2020)" in text
+    assert "(Kingma and Welling, 2013; Xu et al., 2020)" in text
     assert "see equation (3.2)." in text
     assert "$$\nx = 1 \\tag{3.2}\n$$" in text
     assert cited == ["one", "two", "many"]
@@ -296,6 +296,27 @@ def test_release_all_outside_the_repository_says_where_it_looked(tmp_path, capsy
         os.chdir(cwd)
     err = capsys.readouterr().err
     assert "no lessons" in err and "./lessons" in err and "name at least one" not in err, err
+
+
+# --- instructor tooling stays out of the students' JupyterLab
+
+def test_nbgrader_menus_are_off_in_the_repository_venv():
+    """`make venv` / `make test` switch nbgrader's JupyterLab extension (Create Assignment,
+    Validate) and its server extensions off in .venv, the JupyterLab the README starts."""
+    stamp = Path(sys.prefix) / ".nbgrader-lab-off"
+    if not stamp.exists():
+        pytest.skip("not the repository's .venv set up by make (no .nbgrader-lab-off stamp)")
+    jupyter = Path(sys.prefix) / "bin" / "jupyter"
+    lab = subprocess.run([str(jupyter), "labextension", "list"], capture_output=True,
+                         text=True, timeout=120)
+    line = next(ln for ln in (lab.stdout + lab.stderr).splitlines()
+                if "@jupyter/nbgrader" in ln and " v" in ln)
+    assert "disabled" in line and "enabled" not in line.replace("disabled", ""), line
+    server = subprocess.run([str(jupyter), "server", "extension", "list"], capture_output=True,
+                            text=True, timeout=120)
+    states = re.findall(r"(nbgrader\.server_extensions\.\w+) \S*(enabled|disabled)",
+                        server.stdout + server.stderr)
+    assert states and all(state == "disabled" for _, state in states), states
 
 
 # --- every install instruction in the README and the book

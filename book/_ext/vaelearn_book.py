@@ -387,7 +387,23 @@ def on_html_page_context(app, pagename, templatename, context, doctree) -> None:
         context["header_buttons"] = _repo_paths(context["header_buttons"])
 
 
+STATIC = Path(__file__).resolve().parent.parent / "_static"
+
+
+def on_config_inited(app, config) -> None:
+    """Serve book/_static (the CSS and script that setup() adds)."""
+    if str(STATIC) not in map(str, config.html_static_path):
+        config.html_static_path.append(str(STATIC))
+
+
 def setup(app):
+    # book/_static: CSS (wide equations scroll, figures fit the column) and the script that
+    # typesets maths in search results; MathJax is loaded on every page for it (search.html has
+    # no maths of its own but shows page text that has).
+    app.connect("config-inited", on_config_inited)
+    app.add_css_file("vaelearn.css")
+    app.add_js_file("vaelearn_search.js")
+    app.set_html_assets_policy("always")
     app.connect("source-read", on_source_read)
     # after sphinx-book-theme's add_launch_buttons (priority 501)
     app.connect("html-page-context", on_html_page_context, priority=600)

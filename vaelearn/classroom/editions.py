@@ -6,14 +6,14 @@ them directly; they meet one of two generated editions:
 
 * the **student edition** (:func:`student_notebook`): nbgrader's release transformation
   (:func:`vaelearn.classroom.release.release_notebook`: solutions replaced by ``raise
-  NotImplementedError()``, hidden tests removed, outputs cleared), with the book-only markup made
-  plain Markdown that every notebook front end renders (JupyterLab, the classic notebook, Colab,
-  nbconvert): ``{cite}`key``` becomes "(Author, year)" with a reference list at the end of the
-  lesson, a labelled display equation ``$$ ... $$ (eq-x)`` gets the book's number as ``\\tag{N.k}``
-  and ``{eq}`eq-x``` becomes "equation (N.k)". A first code cell installs vaelearn when it is
-  missing (Colab) and does nothing otherwise. These are the notebooks that ``vaelearn lessons
-  DIR`` writes, that ship inside the package (``vaelearn/student_lessons/``) and that the book's
-  launch buttons open.
+  NotImplementedError()``, hidden tests removed, outputs cleared), with the book-only markup
+  made plain Markdown that every notebook front end renders (JupyterLab, the classic notebook,
+  Colab, nbconvert): ``{cite}`key``` becomes "(Author, year)" as in the book, with a reference
+  list at the end of the lesson, a labelled display equation ``$$ ... $$ (eq-x)`` gets the
+  book's number as ``\\tag{N.k}`` and ``{eq}`eq-x``` becomes "equation (N.k)". A first code cell
+  installs vaelearn when it is missing (Colab) and does nothing otherwise. These are the
+  notebooks that ``vaelearn lessons DIR`` writes, that ship inside the package
+  (``vaelearn/student_lessons/``) and that the book's launch buttons open.
 * the **book edition** (:func:`book_notebook`): what the book's lesson pages show. Each exercise
   appears as the student sees it (the ``raise NotImplementedError()`` stub, not executed), followed
   by the instructor's solution in a collapsed "Show solution" toggle (myst-nb's ``hide-cell`` tag);
@@ -129,7 +129,7 @@ def _cite_text(entry: dict[str, str]) -> str:
     if len(names) == 1:
         who = names[0]
     elif len(names) == 2:
-        who = f"{names[0]} & {names[1]}"
+        who = f"{names[0]} and {names[1]}"  # as the book's author_year style writes it
     else:
         who = f"{names[0]} et al."
     return f"{who}, {entry.get('year', 'n.d.')}"
