@@ -579,25 +579,22 @@ def test_launch_buttons_open_the_student_edition(html_dir):
 
 SEARCH_MATH = r"""
 (async () => {
+  // Summaries arrive one by one (each page is fetched) and are then typeset: poll until no
+  // raw "\(" / "\[" delimiters are left, or 25 s pass.
   const t0 = Date.now();
-  const items = () => document.querySelectorAll('#search-results li p.context');
-  while (items().length === 0 && Date.now() - t0 < 20000) {
-    await new Promise(r => setTimeout(r, 200));
+  const measure = () => {
+    const box = document.getElementById('search-results').cloneNode(true);
+    box.querySelectorAll('mjx-container, script').forEach(e => e.remove());
+    return {results: document.querySelectorAll('#search-results li p.context').length,
+            typeset: document.querySelectorAll('#search-results mjx-container').length,
+            raw: (box.textContent.match(/\\\(|\\\)|\\\[|\\\]/g) || []).length};
+  };
+  let m = measure();
+  while (Date.now() - t0 < 25000 && (m.results === 0 || m.raw > 0 || m.typeset === 0)) {
+    await new Promise(r => setTimeout(r, 300));
+    m = measure();
   }
-  await new Promise(r => setTimeout(r, 500));
-  if (window.MathJax && MathJax.startup) { await MathJax.startup.promise; }
-  // wait until the typesetting the result script started has finished
-  let last = -1;
-  while (Date.now() - t0 < 25000) {
-    const n = document.querySelectorAll('#search-results mjx-container').length;
-    if (n === last) { break; }
-    last = n;
-    await new Promise(r => setTimeout(r, 700));
-  }
-  const box = document.getElementById('search-results').cloneNode(true);
-  box.querySelectorAll('mjx-container, script').forEach(e => e.remove());
-  return {results: items().length, typeset: last,
-          raw: (box.textContent.match(/\\\(|\\\)|\\\[|\\\]/g) || []).length};
+  return m;
 })()
 """
 
