@@ -30,7 +30,7 @@ def test_manifold_ticks_have_no_round_off():
     n = 15
     z = latent.latent_grid(n)
     assert 0 < abs(z[n // 2, n // 2, 0]) < 1e-12  # round-off, not an exact zero
-    fig = plotting.manifold_grid(np.zeros((n * n, 64)), (8, 8), z_grid=z)
+    fig = plotting.manifold_grid(np.zeros((n, n, 64)), (8, 8), z_grid=z)
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
     assert "0" in labels and not any("e-" in s for s in labels), labels
