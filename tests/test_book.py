@@ -636,3 +636,27 @@ def test_wide_equations_scroll_on_a_phone(browser, server, html_dir):
     assert report["n"] > 0, report
     assert report["scrolls"] > 0, f"no equation is wider than a phone: vacuous check {report}"
     assert report["bad"] == 0 and not report["pageWider"], report
+
+
+SEARCH_TITLES = r"""
+(async () => {
+  const t0 = Date.now();
+  const links = () => Array.from(document.querySelectorAll('#search-results li > a'));
+  while (Date.now() - t0 < 20000 && (links().length === 0 ||
+         links().some(a => a.href.includes('glossary.html#term-') && !a.dataset.vaelearnTerm))) {
+    await new Promise(r => setTimeout(r, 300));
+  }
+  await new Promise(r => setTimeout(r, 300));
+  return links().map(a => a.textContent.trim());
+})()
+"""
+
+
+def test_search_lists_glossary_terms_by_name(browser, server):
+    """'entropy' matches two glossary terms: each result names its term, so "Glossary" is not
+    listed twice."""
+    browser.open(urljoin(server, "search.html?q=entropy"))
+    titles = browser.evaluate(SEARCH_TITLES)
+    assert titles, "no search results"
+    assert "Entropy (glossary)" in titles, titles
+    assert len(titles) == len(set(titles)), f"a result is listed twice: {titles}"
