@@ -4,8 +4,8 @@
 #   make test   create/reuse .venv/, run the whole test suite: lint, unit tests, the lessons under
 #               nbval on the NumPy and on the torch backend, and the book check (the book built from
 #               the stored outputs, opened in headless Chromium)
-# Other targets: make lessons (re-execute lessons, store NumPy outputs), make pdf (book as one
-# PDF), make bench, make clean. Run `make help` for the list.
+# Other targets: make lessons (re-execute lessons, store NumPy outputs), make student (regenerate
+# the student editions), make pdf (book as one PDF), make bench, make clean. `make help` lists them.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -39,15 +39,23 @@ NBVAL := $(PY) -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests
 # pytest exits 5 when it collects nothing (e.g. no lesson yet): not a failure for these stages.
 OK_IF_EMPTY := || [ $$? -eq 5 ]
 
+# Student and instructor editions (the block at the end of this file).
+ALL_LESSONS  := $(wildcard lessons/[0-9][0-9]_*.ipynb)
+STUDENT_DIR  := vaelearn/student_lessons
+BOOK_LESSONS := build/book-lessons
+EDITIONS     := $(PY) -m vaelearn.classroom.editions
+LAB_OFF      := $(VENV)/.nbgrader-lab-off
+NBGRADER_SERVER := formgrader validate_assignment assignment_list course_list
+
 .PHONY: all help venv book book-stored book-check test unit nbval nbval-numpy nbval-torch lint \
-        lessons pdf bench clean
+        lessons pdf bench clean student student-check book-lessons instructor-lab
 
 all: test
 
 help:
 	@sed -n '1,9p' Makefile | sed 's/^# \{0,1\}//'
 
-venv: $(STAMP)
+venv: $(STAMP) $(LAB_OFF)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -71,7 +79,7 @@ $(MATHJAX):
 
 # Build the book, executing every lesson with the NumPy backend in a temporary folder; the
 # checksums prove that building the book never writes into lessons/.
-book: $(STAMP) $(MATHJAX)
+book: $(STAMP) $(LAB_OFF) $(MATHJAX) book-lessons
 	@mkdir -p build && find lessons -type f | sort | xargs -r sha256sum > build/lessons.sha256
 	rm -rf book/_build/html book/_build/.doctrees
 	$(LESSON_ENV) VAELEARN_BACKEND=numpy $(VENV)/bin/jupyter-book build $(BOOK_FLAGS) book/
@@ -80,7 +88,7 @@ book: $(STAMP) $(MATHJAX)
 	@echo "The book: book/_build/html/index.html"
 
 # The same book from the stored outputs (nbval has already re-run them), into its own folder.
-book-stored: $(STAMP) $(MATHJAX)
+book-stored: $(STAMP) $(MATHJAX) book-lessons
 	mkdir -p build
 	sed -e 's/^  execute_notebooks: force/  execute_notebooks: "off"/' \
 	    -e 's#^    vaelearn_book: _ext#    vaelearn_book: $(CURDIR)/book/_ext#' \
@@ -125,3 +133,46 @@ bench: $(STAMP)
 
 clean:
 	rm -rf book/_build build .pytest_cache
+
+# --- Student and instructor editions ---------------------------------------------------------
+# lessons/ holds the instructors' sources (solutions, hidden tests, MyST markup). Students meet
+# generated editions only (vaelearn/classroom/editions.py):
+#   vaelearn/student_lessons/  the student edition: nbgrader's release + plain Markdown citations
+#                  and equation numbers + a first cell that installs vaelearn on Colab. Committed:
+#                  the book's Colab/Binder buttons open these files on GitHub, and the wheel ships
+#                  them (`vaelearn lessons DIR`). tests/test_student.py fails when they are stale:
+#                  after editing a lesson, run `make student` and commit the result.
+#   build/book-lessons/        the book edition (exercise stubs, solutions in collapsed toggles,
+#                  no hidden tests); book/lessons is a committed symlink to it.
+student: $(STAMP)
+	$(EDITIONS) student $(ALL_LESSONS) --out $(STUDENT_DIR)
+
+student-check: $(STAMP)
+	$(EDITIONS) check $(ALL_LESSONS) --out $(STUDENT_DIR)
+
+book-lessons: $(STAMP)
+	rm -rf $(BOOK_LESSONS)
+	$(EDITIONS) book $(ALL_LESSONS) --out $(BOOK_LESSONS)
+
+# Students' Jupyter shows no instructor tooling: nbgrader's JupyterLab extensions (the Create
+# Assignment / Validate menus) and its server extension are switched off in .venv, which is the
+# JupyterLab the README starts. Instructors switch them on with `make instructor-lab`. (Binder and
+# `pip install "vaelearn[lab]"` have no nbgrader at all: it is only in the 'classroom' extra.)
+$(LAB_OFF): $(STAMP)
+	$(VENV)/bin/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1
+	for m in $(NBGRADER_SERVER); do \
+	    $(VENV)/bin/jupyter server extension disable --sys-prefix nbgrader.server_extensions.$$m \
+	        >/dev/null 2>&1 || exit 1; done
+	touch $@
+
+# the unit tests check the switch (tests/test_student.py), so `make test` applies it first
+unit: $(LAB_OFF)
+
+instructor-lab: $(STAMP)
+	$(VENV)/bin/jupyter labextension unlock --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1
+	$(VENV)/bin/jupyter labextension enable --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1
+	for m in $(NBGRADER_SERVER); do \
+	    $(VENV)/bin/jupyter server extension enable --sys-prefix nbgrader.server_extensions.$$m \
+	        >/dev/null 2>&1 || exit 1; done
+	rm -f $(LAB_OFF)
+	@echo "nbgrader's JupyterLab menus are on in .venv (make venv switches them off again)"

@@ -445,3 +445,218 @@ def test_launch_buttons_are_configured(html_dir):
 
 def test_served_from_localhost_only(server):
     assert urlparse(server).hostname == "127.0.0.1"
+
+
+# --- student edition in the book: no hidden tests, solutions only in collapsed toggles ----------
+# (issue 15; self-contained: only the html_dir/server/browser fixtures above are used)
+
+# Pages that document nbgrader's marker syntax itself (the instructors' guide, the architecture
+# page, the source listings of the modules that parse the markers) may name the markers.
+_MARKER_DOCS = re.compile(
+    r"^(instructors|architecture)\.html$|^_sources/(instructors|architecture)\.md$|^_modules/")
+
+
+def _instructor_secrets() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Per lesson stem: solution lines and hidden-test lines of the instructor source that occur
+    nowhere else in its code (so finding one in the book means it leaked)."""
+    import nbformat
+
+    from vaelearn.classroom.release import _HIDDEN, _SOLUTION, hidden_test_lines, solution_lines
+
+    solutions, hidden = {}, {}
+    for path in sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        public = set()
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                rest = _HIDDEN.sub("", _SOLUTION.sub("", cell.source))
+                public |= {ln.strip() for ln in rest.splitlines()}
+        # a line in both a solution and a hidden test is shown with the solution (toggle)
+        hid = hidden_test_lines(nb) - public - solution_lines(nb)
+        solutions[path.stem] = solution_lines(nb) - public - hid
+        hidden[path.stem] = hid
+    return solutions, hidden
+
+
+def _page_text(html: str) -> str:
+    import html as html_lib
+
+    return html_lib.unescape(re.sub(r"<[^>]+>", "", html))
+
+
+def test_book_has_no_hidden_tests_and_no_solution_markers(html_dir):
+    solutions, hidden = _instructor_secrets()
+    assert any(hidden.values()) and all(solutions.values()), "the oracle found nothing to look for"
+    every_hidden = set().union(*hidden.values())
+    offenders = []
+    for path in sorted(html_dir.rglob("*")):
+        if not path.is_file() or path.suffix not in (".html", ".ipynb", ".md", ".txt", ".js"):
+            continue
+        rel = path.relative_to(html_dir).as_posix()
+        if rel.startswith("_static/"):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if "BEGIN HIDDEN TESTS" in text or "BEGIN SOLUTION" in text:
+            if not _MARKER_DOCS.search(rel):
+                offenders.append(f"{rel}: nbgrader marker")
+        lines = {ln.strip() for ln in (_page_text(text) if path.suffix == ".html"
+                                       else text).splitlines()}
+        lines |= {ln.strip().strip('",').replace('\\"', '"') for ln in text.splitlines()}
+        leaked = lines & every_hidden
+        if leaked:
+            offenders.append(f"{rel}: hidden test {sorted(leaked)[:2]}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_book_solutions_only_inside_toggles(html_dir):
+    """Lesson pages: with every hide-cell toggle cut out, no solution line is left."""
+    solutions, _ = _instructor_secrets()
+    pages = sorted((html_dir / "lessons").glob("[0-9][0-9]_*.html"))
+    assert len(pages) == len(solutions), [p.name for p in pages]
+    toggle = re.compile(r'<div class="cell tag_hide-cell[^"]*"[^>]*>.*?</details>', re.S)
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        inside = toggle.findall(html)
+        assert inside, f"{page.name}: no solution toggle"
+        outside = {ln.strip() for ln in _page_text(toggle.sub("", html)).splitlines()}
+        leaked = outside & solutions[page.stem]
+        assert not leaked, f"{page.name}: solution outside a toggle: {sorted(leaked)[:3]}"
+        shown = {ln.strip() for ln in _page_text("".join(inside)).splitlines()}
+        assert shown & solutions[page.stem], f"{page.name}: the toggles hold no solution"
+
+
+COLLAPSED = r"""
+(() => {
+  // checkVisibility(): false inside a closed <details> (its content is not rendered, although
+  // getBoundingClientRect still reports a laid-out size in current Chromium)
+  const toggles = Array.from(document.querySelectorAll('.tag_hide-cell details'));
+  const info = toggles.map(d => {
+    const code = d.querySelector('pre');
+    return {open: d.open, summary: (d.querySelector('summary .collapsed') ||
+                                    d.querySelector('summary') || {}).textContent || '',
+            visible: !!(code && code.checkVisibility()), closedHeight: d.offsetHeight};
+  });
+  let opened = null;
+  if (toggles.length) {
+    toggles[0].open = true;
+    opened = {visible: toggles[0].querySelector('pre').checkVisibility(),
+              height: toggles[0].offsetHeight};
+    toggles[0].open = false;
+  }
+  return {info: info, opened: opened};
+})()
+"""
+
+
+def test_solutions_are_collapsed_in_the_browser(browser, server, html_dir):
+    """In Chromium, each solution toggle of a lesson page is closed and says "Show solution";
+    its code takes no space until the reader opens it (opening it shows the code)."""
+    pages = sorted((html_dir / "lessons").glob("[0-9][0-9]_*.html"))
+    assert pages
+    for page in pages:
+        browser.open(urljoin(server, f"lessons/{page.name}"))
+        report = browser.evaluate(COLLAPSED)
+        assert report["info"], f"{page.name}: no solution toggle"
+        for t in report["info"]:
+            assert not t["open"] and not t["visible"], (page.name, t)
+            assert "Show solution" in t["summary"], (page.name, t["summary"])
+        opened = report["opened"]
+        assert opened["visible"] and opened["height"] > report["info"][0]["closedHeight"], (
+            f"{page.name}: opening a toggle shows nothing: {opened}")
+
+
+def test_launch_buttons_open_the_student_edition(html_dir):
+    pages = sorted((html_dir / "lessons").glob("[0-9][0-9]_*.html"))
+    assert pages
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        launch = re.findall(r'href="(https://(?:mybinder\.org|colab\.research)[^"]*)"', text)
+        assert len(launch) >= 2, page.name
+        for url in launch:
+            assert f"vaelearn/student_lessons/{page.stem}.ipynb" in unquote(url), url
+            assert (ROOT / "vaelearn" / "student_lessons" / f"{page.stem}.ipynb").exists()
+
+
+SEARCH_MATH = r"""
+(async () => {
+  // Summaries arrive one by one (each page is fetched) and are then typeset: poll until no
+  // raw "\(" / "\[" delimiters are left, or 25 s pass.
+  const t0 = Date.now();
+  const measure = () => {
+    const box = document.getElementById('search-results').cloneNode(true);
+    box.querySelectorAll('mjx-container, script').forEach(e => e.remove());
+    return {results: document.querySelectorAll('#search-results li p.context').length,
+            typeset: document.querySelectorAll('#search-results mjx-container').length,
+            raw: (box.textContent.match(/\\\(|\\\)|\\\[|\\\]/g) || []).length};
+  };
+  let m = measure();
+  while (Date.now() - t0 < 25000 && (m.results === 0 || m.raw > 0 || m.typeset === 0)) {
+    await new Promise(r => setTimeout(r, 300));
+    m = measure();
+  }
+  return m;
+})()
+"""
+
+
+def test_search_results_show_typeset_maths(browser, server):
+    """A search whose summaries quote maths shows it typeset, not as "\\(...\\)" source."""
+    browser.open(urljoin(server, "search.html?q=prior"))
+    report = browser.evaluate(SEARCH_MATH)
+    assert report["results"] > 0, report
+    assert report["typeset"] > 0 and report["raw"] == 0, report
+
+
+PHONE_MATH = r"""
+(() => {
+  const vw = document.documentElement.clientWidth;
+  const eqs = Array.from(document.querySelectorAll('mjx-container[display="true"]'));
+  return {vw: vw, n: eqs.length,
+          bad: eqs.filter(e => e.getBoundingClientRect().right > vw + 1
+                               || (e.scrollWidth > e.clientWidth + 1
+                                   && getComputedStyle(e).overflowX !== 'auto')).length,
+          scrolls: eqs.filter(e => e.scrollWidth > e.clientWidth + 1).length,
+          pageWider: document.documentElement.scrollWidth > vw + 1};
+})()
+"""
+
+
+def test_wide_equations_scroll_on_a_phone(browser, server, html_dir):
+    """At phone width (390 px) no display equation sticks out of the screen or is cut: a wide
+    one scrolls sideways inside its own box, and the page itself does not scroll sideways."""
+    page = sorted((html_dir / "lessons").glob("05_*.html"))[0]
+    browser.send("Emulation.setDeviceMetricsOverride", width=390, height=844,
+                 deviceScaleFactor=1, mobile=True)
+    try:
+        browser.open(urljoin(server, f"lessons/{page.name}"))
+        browser.evaluate(INSPECT)  # waits for MathJax
+        report = browser.evaluate(PHONE_MATH)
+    finally:
+        browser.send("Emulation.clearDeviceMetricsOverride")
+    assert report["n"] > 0, report
+    assert report["scrolls"] > 0, f"no equation is wider than a phone: vacuous check {report}"
+    assert report["bad"] == 0 and not report["pageWider"], report
+
+
+SEARCH_TITLES = r"""
+(async () => {
+  const t0 = Date.now();
+  const links = () => Array.from(document.querySelectorAll('#search-results li > a'));
+  while (Date.now() - t0 < 20000 && (links().length === 0 ||
+         links().some(a => a.href.includes('glossary.html#term-') && !a.dataset.vaelearnTerm))) {
+    await new Promise(r => setTimeout(r, 300));
+  }
+  await new Promise(r => setTimeout(r, 300));
+  return links().map(a => a.textContent.trim());
+})()
+"""
+
+
+def test_search_lists_glossary_terms_by_name(browser, server):
+    """'entropy' matches two glossary terms: each result names its term, so "Glossary" is not
+    listed twice."""
+    browser.open(urljoin(server, "search.html?q=entropy"))
+    titles = browser.evaluate(SEARCH_TITLES)
+    assert titles, "no search results"
+    assert "Entropy (glossary)" in titles, titles
+    assert len(titles) == len(set(titles)), f"a result is listed twice: {titles}"

@@ -250,7 +250,7 @@ def test_lesson03_plots_draw_small_figures():
     ]
     for fig in figs:
         w, h = fig.get_size_inches()
-        assert w <= 8 and h <= 3 and fig.dpi == 80
+        assert w <= 8 and h <= 3 and fig.dpi == 150
         plt.close(fig)
     with pytest.raises(ValueError, match=r"within the lessons' \(8, 3\) inch limit"):
         plotting.latent_panels([("a", codes, labels)], width=9)

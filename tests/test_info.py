@@ -416,7 +416,7 @@ def test_lesson01_plots_draw_small_figures():
     ]
     for fig in figs:
         w, h = fig.get_size_inches()
-        assert w <= 8 and h <= 3 and fig.dpi == 80
+        assert w <= 8 and h <= 3 and fig.dpi == 150
         plt.close(fig)
     assert len(figs[3].axes) == 2
     with pytest.raises(ValueError, match="'measured' and 'predicted'"):

@@ -394,7 +394,7 @@ def test_lesson02_plots_draw_small_figures():
     ]
     for fig in figs:
         w, h = fig.get_size_inches()
-        assert w <= 8 and h <= 3 and fig.dpi == 80
+        assert w <= 8 and h <= 3 and fig.dpi == 150
         plt.close(fig)
     with pytest.raises(ValueError, match="same number of images|differ in their number"):
         plotting.image_rows({"a": rng.random((5, 64)), "b": rng.random((4, 64))})

@@ -25,7 +25,7 @@ def _close_figures():
 def _small(fig):
     w, h = fig.get_size_inches()
     assert isinstance(fig, Figure)
-    assert w <= 8 and h <= 3 and fig.dpi == 80
+    assert w <= 8 and h <= 3 and fig.dpi == 150
 
 
 def _images(fig):

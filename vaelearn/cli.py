@@ -23,16 +23,24 @@ __all__ = [
     "device_env",
     "main",
     "register_bench",
+    "register_lessons",
     "register_train",
     "train",
+    "write_lessons",
 ]
 
 _MAIN_EPILOG = """examples:
   vaelearn train --data digits --epochs 3 --out runs/digits
-  vaelearn train --data mnist --mnist-root ../shared/data/mnist --backend torch --mode fast \\
+  vaelearn train --data mnist --mnist-root ~/data/mnist --backend torch --mode fast \\
                  --z-dim 20 --hidden 400 --epochs 10 --out runs/mnist
-  vaelearn bench --mnist-root ../shared/data/mnist --epochs 3
+  vaelearn bench --mnist-root ~/data/mnist --epochs 3
+  vaelearn lessons my-lessons/
   vaelearn classroom release --all --out release/
+
+MNIST: --mnist-root DIR, else $VAELEARN_MNIST_ROOT, else downloaded once into the cache
+($VAELEARN_DATA/mnist; on Linux ~/.cache/vaelearn/mnist by default).
+Extras: `train --backend torch` and `bench` need the 'torch' extra, `classroom` the
+'classroom' extra.
 
 Run `vaelearn COMMAND --help` for the options of a command.
 """
@@ -41,7 +49,7 @@ _TRAIN_EPILOG = """examples:
   vaelearn train --data digits --epochs 3 --out /tmp/run
       a 64-128-2 Bernoulli VAE on the 8x8 digits, NumPy backend, a few seconds on a CPU
   vaelearn train --data digits --backend torch --z-dim 8 --hidden 256 128 --epochs 50 --out runs/z8
-  vaelearn train --data mnist --mnist-root ../shared/data/mnist --backend torch --device cuda \\
+  vaelearn train --data mnist --mnist-root ~/data/mnist --backend torch --device cuda \\
                  --mode fast --z-dim 20 --hidden 400 --epochs 10 --out runs/mnist
 
 writes into --out:
@@ -437,6 +445,49 @@ def register_bench(subparsers) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+_LESSONS_EPILOG = """examples:
+  vaelearn lessons my-lessons/          the eight lessons, ready to open in Jupyter
+  vaelearn lessons my-lessons/ --force  overwrite lessons already there (your work is lost)
+"""
+
+
+def register_lessons(subparsers) -> None:
+    """Add ``vaelearn lessons DIR``: write the student editions shipped inside the package."""
+    p = subparsers.add_parser(
+        "lessons",
+        help="write the eight lesson notebooks (student edition) into a folder",
+        description="Write the student edition of the eight lessons (exercises to solve, no "
+        "solutions) into DIR, e.g. after `pip install`. A lesson already in DIR is kept unless "
+        "--force is given.",
+        epilog=_LESSONS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("dir", metavar="DIR", help="folder to write the notebooks into (created)")
+    p.add_argument("--force", action="store_true", help="overwrite notebooks already in DIR")
+    p.set_defaults(func=write_lessons)
+
+
+def write_lessons(args) -> int:
+    """Copy the packaged student lessons into ``args.dir``; return the exit status."""
+    from importlib.resources import files
+
+    source = files("vaelearn") / "student_lessons"
+    names = sorted(e.name for e in source.iterdir() if e.name.endswith(".ipynb"))
+    if not names:
+        raise CommandError("this vaelearn installation has no lessons (vaelearn/student_lessons)")
+    out = Path(args.dir)
+    out.mkdir(parents=True, exist_ok=True)
+    present = [n for n in names if (out / n).exists()]
+    if present and not args.force:
+        raise CommandError(
+            f"{out} already holds {', '.join(present)}; use --force to overwrite them"
+        )
+    for name in names:
+        (out / name).write_bytes((source / name).read_bytes())
+        print(f"wrote {out / name}")
+    return 0
+
+
 def register_classroom(subparsers) -> None:
     """Add ``vaelearn classroom`` (release / grade) to a subparsers object."""
     from .classroom import cli as classroom_cli
@@ -444,7 +495,7 @@ def register_classroom(subparsers) -> None:
     classroom_cli.register(subparsers)
 
 
-COMMANDS = (register_train, register_bench, register_classroom)
+COMMANDS = (register_train, register_lessons, register_bench, register_classroom)
 """Each adds one sub-command; order is the order in ``--help``."""
 
 
@@ -479,6 +530,15 @@ def main(argv: list[str] | None = None) -> int:
         status = args.func(args)
     except (CommandError, ValueError, OSError, FloatingPointError) as exc:
         print(f"vaelearn {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except ImportError as exc:
+        # an optional extra is missing: one line naming it, no traceback
+        from ._extras import missing_extra
+
+        message = missing_extra(exc)
+        if message is None:
+            raise
+        print(f"vaelearn {args.command}: error: {message}", file=sys.stderr)
         return 1
     return 0 if status is None else int(status)
 

@@ -266,4 +266,11 @@ def _main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_main())
+    try:
+        sys.exit(_main())
+    except ImportError as exc:  # nbclient/ipykernel missing: one line naming the extra
+        from vaelearn._extras import missing_extra
+
+        if (message := missing_extra(exc)) is None:
+            raise
+        sys.exit(f"python -m vaelearn.notebooks: error: {message}")

@@ -362,10 +362,14 @@ def on_missing_reference(app, env, node, contnode):
     return None
 
 
+STUDENT_DIR = "vaelearn/student_lessons"
+
+
 def _repo_paths(obj):
-    """Rewrite ``book/lessons/`` to ``lessons/`` in every string of a launch-button structure."""
+    """Rewrite ``book/lessons/`` to the student editions' folder in every string of a
+    launch-button structure."""
     if isinstance(obj, str):
-        return obj.replace("/book/lessons/", "/lessons/")
+        return obj.replace("/book/lessons/", f"/{STUDENT_DIR}/")
     if isinstance(obj, list):
         return [_repo_paths(x) for x in obj]
     if isinstance(obj, dict):
@@ -374,14 +378,32 @@ def _repo_paths(obj):
 
 
 def on_html_page_context(app, pagename, templatename, context, doctree) -> None:
-    """Launch buttons (Binder, Colab, JupyterHub) open the lesson where it lives in the
-    repository, ``lessons/NN_name.ipynb``, not through the ``book/lessons`` symlink (Colab reads
-    files from GitHub, which does not follow symlinks)."""
+    """Launch buttons (Binder, Colab, JupyterHub) open the lesson's student edition where it is
+    committed in the repository, ``vaelearn/student_lessons/NN_name.ipynb`` (exercises without
+    solutions, plain-Markdown citations, a first cell that installs vaelearn on Colab), not the
+    book edition behind the ``book/lessons`` symlink (generated, and Colab reads files from
+    GitHub, which does not follow symlinks)."""
     if pagename.startswith(LESSON_DIR + "/") and "header_buttons" in context:
         context["header_buttons"] = _repo_paths(context["header_buttons"])
 
 
+STATIC = Path(__file__).resolve().parent.parent / "_static"
+
+
+def on_config_inited(app, config) -> None:
+    """Serve book/_static (the CSS and script that setup() adds)."""
+    if str(STATIC) not in map(str, config.html_static_path):
+        config.html_static_path.append(str(STATIC))
+
+
 def setup(app):
+    # book/_static: CSS (wide equations scroll, figures fit the column) and the script that
+    # typesets maths in search results; MathJax is loaded on every page for it (search.html has
+    # no maths of its own but shows page text that has).
+    app.connect("config-inited", on_config_inited)
+    app.add_css_file("vaelearn.css")
+    app.add_js_file("vaelearn_search.js")
+    app.set_html_assets_policy("always")
     app.connect("source-read", on_source_read)
     # after sphinx-book-theme's add_launch_buttons (priority 501)
     app.connect("html-page-context", on_html_page_context, priority=600)

@@ -53,7 +53,15 @@ def run(args) -> int:
     if args.classroom_command == "release":
         lessons = list(args.lessons)
         if args.all:
-            lessons += sorted(str(p) for p in Path(args.lessons_dir).glob("[0-9]*.ipynb"))
+            found = sorted(str(p) for p in Path(args.lessons_dir).glob("[0-9]*.ipynb"))
+            if not found:
+                where = args.lessons_dir
+                where = where if Path(where).is_absolute() else f"./{where}"
+                raise ValueError(
+                    f"--all: no lessons (NN_name.ipynb) found in {where}; run this "
+                    "in a clone of the vaelearn repository or give --lessons-dir"
+                )
+            lessons += found
         if not lessons:
             raise ValueError("name at least one lesson, or use --all")
         for path in release(lessons, args.out):

@@ -1,7 +1,7 @@
 """Pictures for lessons 02-03: PCA vs autoencoders, denoising, and holes in the latent space.
 
 Every function takes NumPy arrays (or :mod:`vaelearn.holes` results), draws one small figure (at
-most 8 x 3 inches, 80 dpi) and returns it.
+most 8 x 3 inches, 150 dpi) and returns it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Pictures for lessons 07-08: posterior collapse, KL per latent dimension, rate-distortion,
 codebook usage.
 
-Every function takes NumPy arrays, draws one small figure (at most 8 x 3 inches, 80 dpi) with
+Every function takes NumPy arrays, draws one small figure (at most 8 x 3 inches, 150 dpi) with
 :func:`vaelearn.plotting._style.figure` and returns it.
 """
 

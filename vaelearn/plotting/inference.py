@@ -111,7 +111,9 @@ def elbo_gap_bars(labels, elbos, log_evidence: float, width: float = 5.0):
     ax.set_ylim(floor, log_evidence + 0.1 * span)
     ax.set_xticks(pos, labels, fontsize=7)
     ax.set_ylabel("nats")
-    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    # beside the axes, not on them: inside, the legend covered a bar
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              borderaxespad=0.0)
     fig.tight_layout()
     return fig
 

@@ -1,7 +1,7 @@
 """Pictures for lesson 01: code lengths against information, coding costs, KL's asymmetry.
 
 Every function takes NumPy arrays (or lists / dicts of them), draws one small figure (at most
-8 x 3 inches, 80 dpi; see :mod:`vaelearn.plotting._style`) and returns it.
+8 x 3 inches, 150 dpi; see :mod:`vaelearn.plotting._style`) and returns it.
 """
 
 from __future__ import annotations

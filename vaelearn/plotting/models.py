@@ -2,7 +2,7 @@
 latent scatter coloured by label, and loss curves. Lessons 05-08 and ``vaelearn train``.
 
 Every function takes NumPy arrays (e.g. from :mod:`vaelearn.latent`), draws one small figure
-(at most 8 x 3 inches, 80 dpi; see :mod:`vaelearn.plotting._style`) and returns it.
+(at most 8 x 3 inches, 150 dpi; see :mod:`vaelearn.plotting._style`) and returns it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ._style import IMAGE_CMAP, LABEL_CMAP, figure, image_shape_for, tile_images
+from ._style import IMAGE_CMAP, LABEL_CMAP, figure, image_shape_for, tick_label, tile_images
 
 __all__ = [
     "reconstruction_grid",
@@ -192,9 +192,9 @@ def manifold_grid(
         cols_at = sorted({0, cols // 2, cols - 1})
         rows_at = sorted({0, rows // 2, rows - 1})
         ax.set_xticks([j * (w + 1) + (w - 1) / 2 for j in cols_at])
-        ax.set_xticklabels([f"{zg[0, j, 0]:.2g}" for j in cols_at], fontsize=7)
+        ax.set_xticklabels([tick_label(zg[0, j, 0], zg) for j in cols_at], fontsize=7)
         ax.set_yticks([i * (h + 1) + (h - 1) / 2 for i in rows_at])
-        ax.set_yticklabels([f"{zg[i, 0, 1]:.2g}" for i in rows_at], fontsize=7)
+        ax.set_yticklabels([tick_label(zg[i, 0, 1], zg) for i in rows_at], fontsize=7)
         ax.set_xlabel("$z_1$")
         ax.set_ylabel("$z_2$")
     fig.tight_layout(pad=0.2)

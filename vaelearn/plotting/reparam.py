@@ -2,7 +2,7 @@
 curves of two estimators side by side, and the shares of gradient variance.
 
 Every function takes NumPy arrays (or lists / dicts of them), draws one small figure (at most
-8 x 3 inches, 80 dpi; see :mod:`vaelearn.plotting._style`) and returns it.
+8 x 3 inches, 150 dpi; see :mod:`vaelearn.plotting._style`) and returns it.
 """
 
 from __future__ import annotations
