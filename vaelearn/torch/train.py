@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from vaelearn.numpy.train import _beta, _check_fit_args, _nonfinite_error, _postfix, _progress_bar
+from vaelearn.threads import apply_num_threads
 
 from .optim import make_optimizer
 
@@ -47,6 +48,7 @@ def fit(
     loss_kwargs, n_samples = _check_fit_args(
         model, epochs, batch_size, mode, corrupt, beta_schedule, loss_kwargs
     )
+    apply_num_threads()  # one thread unless VAELEARN_NUM_THREADS says otherwise
     fast = mode == "fast"
     if fast:
         model._to_dtype("float32")
