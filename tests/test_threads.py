@@ -1,4 +1,4 @@
-"""vaelearn sets its own thread count (vaelearn.threads) and writes progress as VAELEARN_PROGRESS says.
+"""vaelearn sets its own thread count (vaelearn.threads); progress follows VAELEARN_PROGRESS.
 
 Thread counts are process-wide, so every test here puts the default back afterwards.
 """
