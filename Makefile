@@ -56,8 +56,8 @@ OK_IF_EMPTY := || [ $$? -eq 5 ]
 # SkylakeX needs AVX-512, Haswell AVX2, Sandybridge AVX (x86 flags in /proc/cpuinfo); elsewhere
 # (e.g. ARM) the list is empty and only the two-thread run remains. Override: make nbval-kernels
 # OPENBLAS_KERNELS="Haswell". Cost, measured on a 2-core machine under heavy load from other
-# jobs: 3-5 min per kernel, 35 min for the two-thread run (two threads on a busy machine is the
-# slow case vaelearn now avoids by default); on an idle machine each is about one nbval-numpy run.
+# jobs: 2-5 min per kernel run (as one nbval-numpy run there), 35 min for the two-thread run (two
+# threads on a busy machine is the slow case that vaelearn's default of one thread avoids).
 CPU_FLAGS        := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
 OPENBLAS_KERNELS ?= $(strip $(if $(filter avx512f,$(CPU_FLAGS)),SkylakeX) \
                     $(if $(filter avx2,$(CPU_FLAGS)),Haswell) $(if $(filter avx,$(CPU_FLAGS)),Sandybridge))
