@@ -2,11 +2,15 @@
 #   make book   create .venv/, install everything, build the Jupyter Book (executing the lessons)
 #               -> book/_build/html/index.html
 #   make test   create/reuse .venv/, run the whole test suite: lint, unit tests, the lessons under
-#               nbval on the NumPy and on the torch backend, and the book check (the book built from
-#               the stored outputs, opened in headless Chromium)
+#               nbval on the NumPy and on the torch backend, on other OpenBLAS kernels and on two
+#               threads, and the book check (the book `make book` builds, opened in headless Chromium)
 # Other targets: make lessons (re-execute lessons, store NumPy outputs), make student (regenerate
-# the student editions), make pdf (book as one PDF), make bench, make clean. `make help` lists them.
+# the student editions), make pdf (book as one PDF), make bench, make bench-threads, make clean.
+# `make help` lists them.
 
+# bash: pipefail and process substitution for the kernel-warning filter below
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -16,26 +20,33 @@ STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
-# How every lesson runs (book, nbval, make lessons): figures inline, as stored; text progress bars
-# (a stored widget would show its first frame); one thread, since the lessons' small models only
-# lose when NumPy's and torch's thread pools compete for 2 cores (measured: up to 15x slower).
-LESSON_ENV := MPLBACKEND=module://matplotlib_inline.backend_inline VAELEARN_PROGRESS=text \
+# How every lesson runs (book, nbval, make lessons): figures inline, as stored; progress as one
+# text line per training run, its final state (a stored widget would show its first frame, and
+# every redraw of a live bar is a separate output box in the executed book); one thread, since the
+# lessons' small models only lose when NumPy's and torch's thread pools compete for 2 cores
+# (measured: up to 15x slower). vaelearn itself also defaults to one thread (vaelearn.threads).
+LESSON_ENV := MPLBACKEND=module://matplotlib_inline.backend_inline VAELEARN_PROGRESS=final \
               OMP_NUM_THREADS=1
+
+# The kernels that jupyter-book and nbval start are reached over TCP on 127.0.0.1 and ipykernel
+# (>= 7) logs "Kernel is running over TCP without encryption ..." on every start: once per lesson.
+# That is how these tools start every local kernel (messages are still HMAC-signed with the key in
+# the connection file), not something vaelearn does or can change, so for these two commands only
+# that exact line is dropped from stderr; everything else on stderr passes through.
+NO_KERNEL_TCP_WARNING := 2> >(grep -v -F 'Kernel is running over TCP without encryption' >&2)
 
 # MathJax 3 is served from the book itself (no CDN): fetched once with npm into an ignored folder.
 MATHJAX_VERSION := 3.2.2
 MATHJAX_DIR     := book/_mathjax
 MATHJAX         := $(MATHJAX_DIR)/mathjax/tex-chtml.js
 
-# The book built from the lessons' stored outputs (no execution) for the browser test. Both
-# builds start from scratch (--all, old pages removed) so that every warning is reported again.
-STORED_DIR    := build/book-stored
-STORED_CONFIG := build/_config_stored.yml
+# The book builds from scratch (--all, old pages removed) so that every warning is reported again.
 BOOK_FLAGS    := -W -n --keep-going --all
+BOOK_HTML     := book/_build/html
 PDF           := book/_build/pdf/vaelearn-book.pdf
 
 NBVAL := $(PY) -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
-         -p no:cacheprovider lessons/
+         -p no:cacheprovider lessons/ $(NO_KERNEL_TCP_WARNING)
 # pytest exits 5 when it collects nothing (e.g. no lesson yet): not a failure for these stages.
 OK_IF_EMPTY := || [ $$? -eq 5 ]
 
@@ -47,8 +58,22 @@ EDITIONS     := $(PY) -m vaelearn.classroom.editions
 LAB_OFF      := $(VENV)/.nbgrader-lab-off
 NBGRADER_SERVER := formgrader validate_assignment assignment_list course_list
 
-.PHONY: all help venv book book-stored book-check test unit nbval nbval-numpy nbval-torch lint \
-        lessons pdf bench clean student student-check book-lessons instructor-lab
+# The same lessons under nbval on the NumPy backend, on every OpenBLAS kernel this CPU can run
+# (OPENBLAS_CORETYPE; numpy's and scipy's wheels ship OpenBLAS built for all of them) and once on
+# two threads: a stored output that depends on floating-point round-off (the order of a reduction
+# differs between kernels and thread counts) fails here on any machine, not only on another CPU.
+# SkylakeX needs AVX-512, Haswell AVX2, Sandybridge AVX (x86 flags in /proc/cpuinfo); elsewhere
+# (e.g. ARM) the list is empty and only the two-thread run remains. Override: make nbval-kernels
+# OPENBLAS_KERNELS="Haswell". Cost, measured on a 2-core machine under heavy load from other
+# jobs: 2-5 min per kernel run (as one nbval-numpy run there), 35 min for the two-thread run (two
+# threads on a busy machine is the slow case that vaelearn's default of one thread avoids).
+CPU_FLAGS        := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+OPENBLAS_KERNELS ?= $(strip $(if $(filter avx512f,$(CPU_FLAGS)),SkylakeX) \
+                    $(if $(filter avx2,$(CPU_FLAGS)),Haswell) $(if $(filter avx,$(CPU_FLAGS)),Sandybridge))
+
+.PHONY: all help venv book book-check test unit nbval nbval-numpy nbval-torch nbval-kernels \
+        nbval-threads lint lessons pdf bench bench-threads clean student student-check book-lessons \
+        instructor-lab
 
 all: test
 
@@ -81,25 +106,17 @@ $(MATHJAX):
 # checksums prove that building the book never writes into lessons/.
 book: $(STAMP) $(LAB_OFF) $(MATHJAX) book-lessons
 	@mkdir -p build && find lessons -type f | sort | xargs -r sha256sum > build/lessons.sha256
-	rm -rf book/_build/html book/_build/.doctrees
-	$(LESSON_ENV) VAELEARN_BACKEND=numpy $(VENV)/bin/jupyter-book build $(BOOK_FLAGS) book/
+	rm -rf $(BOOK_HTML) book/_build/.doctrees
+	$(LESSON_ENV) VAELEARN_BACKEND=numpy $(VENV)/bin/jupyter-book build $(BOOK_FLAGS) book/ \
+	    $(NO_KERNEL_TCP_WARNING)
 	@find lessons -type f | sort | xargs -r sha256sum | cmp -s - build/lessons.sha256 \
 	    || { echo "error: building the book modified lessons/"; exit 1; }
-	@echo "The book: book/_build/html/index.html"
+	@echo "The book: $(BOOK_HTML)/index.html"
 
-# The same book from the stored outputs (nbval has already re-run them), into its own folder.
-book-stored: $(STAMP) $(MATHJAX) book-lessons
-	mkdir -p build
-	sed -e 's/^  execute_notebooks: force/  execute_notebooks: "off"/' \
-	    -e 's#^    vaelearn_book: _ext#    vaelearn_book: $(CURDIR)/book/_ext#' \
-	    book/_config.yml > $(STORED_CONFIG)
-	grep -q 'execute_notebooks: "off"' $(STORED_CONFIG)
-	rm -rf $(STORED_DIR)
-	$(VENV)/bin/jupyter-book build $(BOOK_FLAGS) --config $(STORED_CONFIG) \
-	    --path-output $(STORED_DIR) book/
-
-book-check: book-stored
-	VAELEARN_BOOK_HTML=$(STORED_DIR)/_build/html $(PY) -m pytest -p no:cacheprovider tests/test_book.py
+# The browser test of the book that `make book` builds (the one readers get, lessons executed):
+# there is one book build, so what is tested is what is published.
+book-check: book
+	VAELEARN_BOOK_HTML=$(BOOK_HTML) $(PY) -m pytest -p no:cacheprovider tests/test_book.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -113,7 +130,27 @@ nbval-numpy: $(STAMP)
 nbval-torch: $(STAMP)
 	$(LESSON_ENV) VAELEARN_BACKEND=torch VAELEARN_DEVICE=cpu $(NBVAL) $(OK_IF_EMPTY)
 
-nbval: nbval-numpy nbval-torch
+# One nbval run per kernel (see OPENBLAS_KERNELS above) except the one nbval-numpy already ran
+# (OpenBLAS's own choice on this CPU); each checks first that OpenBLAS really runs the kernel
+# (threadpoolctl reports it), so a silently ignored variable cannot pass.
+nbval-kernels: $(STAMP)
+	@for k in $(OPENBLAS_KERNELS); do \
+	    if $(PY) -m vaelearn.threads --expect-openblas $$k >/dev/null 2>&1; then \
+	        echo "== $$k: the kernel nbval-numpy runs here, not run again"; continue; \
+	    fi; \
+	    echo "== nbval, NumPy backend, OPENBLAS_CORETYPE=$$k"; \
+	    OPENBLAS_CORETYPE=$$k $(PY) -m vaelearn.threads --expect-openblas $$k || exit 1; \
+	    $(LESSON_ENV) OPENBLAS_CORETYPE=$$k VAELEARN_BACKEND=numpy $(NBVAL) $(OK_IF_EMPTY) \
+	        || exit 1; \
+	done
+
+# Two threads: OMP_NUM_THREADS for the libraries and VAELEARN_NUM_THREADS, since vaelearn
+# otherwise sets one thread itself (vaelearn.threads).
+nbval-threads: $(STAMP)
+	$(LESSON_ENV) OMP_NUM_THREADS=2 VAELEARN_NUM_THREADS=2 VAELEARN_BACKEND=numpy $(NBVAL) \
+	    $(OK_IF_EMPTY)
+
+nbval: nbval-numpy nbval-torch nbval-kernels nbval-threads
 
 test: lint unit nbval book-check
 
@@ -130,6 +167,11 @@ pdf: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/vaelearn bench
+
+# vaelearn's own thread choice against OMP_NUM_THREADS=1, with one busy process beside it: the
+# ratio of interleaved 20-epoch `vaelearn train --data digits` runs (a measurement, not a test).
+bench-threads: $(STAMP)
+	$(PY) benchmarks/threads.py
 
 clean:
 	rm -rf book/_build build .pytest_cache

@@ -1,8 +1,8 @@
 """The built book, opened in a real browser: math typeset offline, images load, links resolve.
 
-`make test` builds the book from the lessons' stored outputs into ``build/book-stored`` and runs
-this file with ``VAELEARN_BOOK_HTML`` pointing at its HTML (``make book-check``). Without the
-variable it checks ``build/book-stored/_build/html`` or else ``book/_build/html`` (``make book``).
+`make test` runs this file (``make book-check``) on the book that ``make book`` builds, with the
+lessons executed, ``VAELEARN_BOOK_HTML`` pointing at its HTML: what is tested is what readers
+get. Without the variable it checks ``book/_build/html``.
 
 The book is served by :mod:`http.server` on 127.0.0.1 (a free port) and opened in headless
 Chromium, driven through the DevTools protocol, with every host other than 127.0.0.1 unresolvable
@@ -38,10 +38,7 @@ def _html_dir() -> Path:
     env = os.environ.get("VAELEARN_BOOK_HTML")
     if env:
         return Path(env).resolve()
-    for cand in (ROOT / "build/book-stored/_build/html", ROOT / "book/_build/html"):
-        if (cand / "index.html").exists():
-            return cand
-    return ROOT / "build/book-stored/_build/html"
+    return ROOT / "book/_build/html"
 
 
 HTML = _html_dir()
@@ -57,7 +54,7 @@ NOT_CONTENT = re.compile(r"^(index|genindex|search|py-modindex)\.html$|^_modules
 def html_dir() -> Path:
     if not (HTML / "index.html").exists():
         pytest.fail(
-            f"no built book at {HTML}: run `make book-check` (builds it from the stored outputs) "
+            f"no built book at {HTML}: run `make book-check` (builds the book and checks it) "
             "or `make book`"
         )
     return HTML
@@ -354,6 +351,10 @@ INSPECT = r"""
     images: imgs.map(im => ({src: im.currentSrc || im.src, width: im.naturalWidth})),
     resources: resources,
     title: document.title,
+    // every cell output box a reader sees (myst-nb: div.output, or div.cell_output children)
+    outputs: Array.from(document.querySelectorAll('div.cell_output > div.output, div.output'))
+        .filter((e, i, all) => all.indexOf(e) === i)
+        .map(e => e.textContent),
   };
 })()
 """
@@ -402,6 +403,62 @@ def test_every_image_loads(rendered):
     lessons = [p for p in rendered if p.startswith("lessons/")]
     if lessons:
         assert n > 0, "lesson pages show no images at all"
+
+
+# A tqdm bar's text: "fit VAE: 100%|##########| 150/150 [...]" (one per line of a text bar).
+PROGRESS = re.compile(r"\b\d{1,3}%\|[^|\n\r]*\|\s*\d+/\d+")
+
+
+def progress_outputs(texts: list[str]) -> tuple[int, int]:
+    """Of the output boxes' texts: (boxes that show a progress bar, progress bar lines in all)."""
+    counts = [len(PROGRESS.findall(t)) for t in texts]
+    return sum(1 for c in counts if c), sum(counts)
+
+
+def stored_training_runs(notebook: Path) -> int:
+    """Progress lines in a lesson's stored outputs: one final line per training run with a bar."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    return sum(
+        len(PROGRESS.findall(str(out.get("text", ""))))
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "stream"
+    )
+
+
+def test_lesson_pages_show_one_progress_line_per_training_run(rendered):
+    """The executed book looks like the stored lessons: a training run shows one final line.
+
+    A live text bar redraws itself many times; in the executed book every redraw became its own
+    output box (lesson 03: 341 boxes, about 10,000 px of grey). ``make book`` runs the lessons
+    with ``VAELEARN_PROGRESS=final``, which writes the bar once, when training ends.
+    """
+    checked = 0
+    for page, r in rendered.items():
+        if not re.match(r"lessons/\d\d_", page):
+            continue
+        runs = stored_training_runs(ROOT / "lessons" / (Path(page).stem + ".ipynb"))
+        boxes, lines = progress_outputs(r["outputs"])
+        assert boxes <= runs and lines <= runs, (
+            f"{page}: {boxes} output boxes with {lines} progress-bar lines for {runs} training "
+            "runs with a progress bar (the stored lesson shows one line per run)"
+        )
+        checked += runs
+    assert checked > 0 or not any(p.startswith("lessons/") for p in rendered), (
+        "no lesson stores a progress line: the progress check above tests nothing"
+    )
+
+
+def test_progress_count_can_fail():
+    """The counts above see a redrawn bar: many boxes, or many redraws in one box."""
+    frame = "fit VAE: {:3d}%|#         | {}/150 [00:00<00:01, 98.75epoch/s]"
+    redraws = [frame.format(100 * i // 150, i) for i in range(151)]
+    assert progress_outputs(redraws) == (151, 151)
+    assert progress_outputs(["\n".join(redraws)]) == (1, 151)
+    assert progress_outputs(["\r".join(redraws)]) == (1, 151)
+    assert progress_outputs(["loss 20.1 | 3/4 done", redraws[-1]]) == (1, 1)
 
 
 def test_assets_are_local_and_load(rendered, server):

@@ -226,3 +226,59 @@ def test_library_code_rule_can_fail():
     found = library_code(nb)
     assert any("class Encoder" in f for f in found)
     assert any("function f" in f for f in found)
+
+
+# Printed floating-point round-off: a number below 1e-12 in magnitude written in scientific
+# notation (e.g. "-1.78e-15", "2.2E-16") is the noise of a value that is zero up to round-off,
+# and its digits change with the BLAS kernel, the thread count and the backend (issue 12). Such a
+# value is printed as a checked statement ("|gap| < 1e-10: True") or rounded far above round-off.
+# An exact zero in scientific notation ("0.00e+00") is allowed.
+ROUNDOFF_LIMIT = 1e-12
+SCIENTIFIC = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+(?![\w.])")
+
+
+def printed_roundoff(nb: nbformat.NotebookNode) -> list[str]:
+    """Stored text outputs that print a nonzero number below ROUNDOFF_LIMIT in e-notation."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            text = str(out.get("text", "")) + "".join(
+                str(v) for k, v in out.get("data", {}).items()
+                if k.startswith("text/") and k != "text/html"
+            )
+            for match in SCIENTIFIC.finditer(text):
+                value = float(match.group())
+                if value != 0 and abs(value) < ROUNDOFF_LIMIT:
+                    found.append(f"cell {i}: prints {match.group()!r} (round-off)")
+    return found
+
+
+@lesson
+def test_outputs_print_no_roundoff(path):
+    found = printed_roundoff(_read(path))
+    assert not found, (
+        f"{path.name}: a stored output prints floating-point round-off; print a checked "
+        "statement such as '|gap| < 1e-10: True' instead:\n" + "\n".join(found)
+    )
+
+
+def test_roundoff_rule_can_fail():
+    from vaelearn.notebooks import code_cell
+
+    def notebook(*texts):
+        nb = nbformat.v4.new_notebook()
+        cell = code_cell("print(gap)")
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=t) for t in texts]
+        nb.cells = [cell]
+        return nb
+
+    for noise in ("gap = -1.78e-15 nats\n", "2.2E-16", "[ 1.0e+00 -3.1e-17]", "x=+4e-13"):
+        assert printed_roundoff(notebook(noise)), noise
+    rich = nbformat.v4.new_notebook()
+    rich.cells = [code_cell("gap")]
+    rich.cells[0].outputs = [nbformat.v4.new_output(
+        "execute_result", data={"text/plain": "np.float64(-2.66e-15)"}, execution_count=1)]
+    assert printed_roundoff(rich)
+    for fine in ("gap = 0.00e+00", "|gap| < 1e-10: True", "lr 1e-3, eps 1.0e-12", "3.9e-06",
+                 "4.2e+03 years", "value 0.000000", "id abc1e-20x"):
+        assert not printed_roundoff(notebook(fine)), fine

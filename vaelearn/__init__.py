@@ -44,6 +44,11 @@ def get_backend(name: str | None = None) -> ModuleType:
         If ``name`` (or ``VAELEARN_BACKEND``) is not one of :data:`BACKENDS`.
     ImportError
         If ``"torch"`` is asked for and torch is not installed.
+
+    Notes
+    -----
+    Also sets the thread count of NumPy's/SciPy's BLAS and torch to ``VAELEARN_NUM_THREADS``
+    (default 1), see :mod:`vaelearn.threads`.
     """
     source = "argument 'name'"
     if name is None:
@@ -59,12 +64,19 @@ def get_backend(name: str | None = None) -> ModuleType:
             raise ImportError(
                 "the torch backend needs torch: pip install 'vaelearn[torch]'"
             ) from exc
-    return importlib.import_module(f"vaelearn.{key}")
+    backend = importlib.import_module(f"vaelearn.{key}")
+    # vaelearn's small models run fastest on one thread (see vaelearn.threads, which also says
+    # how to override it with VAELEARN_NUM_THREADS); every lesson starts here.
+    from .threads import apply_num_threads
+
+    apply_num_threads()
+    return backend
 
 
 def __getattr__(attr: str) -> ModuleType:
     # Lazy submodules, so `vaelearn.info` works after a bare `import vaelearn`
     # without importing torch or matplotlib up front.
-    if attr in {"info", "derive", "derivations", "data", "plotting", "notebooks", "latent"}:
+    if attr in {"info", "derive", "derivations", "data", "plotting", "notebooks", "latent",
+                "threads"}:
         return importlib.import_module(f"vaelearn.{attr}")
     raise AttributeError(f"module 'vaelearn' has no attribute {attr!r}")

@@ -330,20 +330,20 @@ class BenchResult:
 
 
 def _pin_threads(threads):
-    """Limit torch's and the BLAS libraries' thread pools; return a description."""
+    """Limit torch's and the BLAS libraries' thread pools; return a description.
+
+    Through :func:`vaelearn.threads.set_num_threads`, so that ``fit`` keeps the choice; ``None``
+    leaves the pools as the libraries (and ``OMP_NUM_THREADS``) set them.
+    """
     import torch
 
+    from .threads import set_num_threads
+
     if threads is not None:
-        torch.set_num_threads(threads)
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-            blas = "BLAS threads not pinned (threadpoolctl missing)"
-        else:
-            threadpool_limits(limits=threads)
-            blas = f"BLAS {threads}"
-        return f"threads: torch {threads}, {blas}"
-    return f"threads: torch {torch.get_num_threads()} (default), BLAS default"
+        set_num_threads(threads)
+        return f"threads: torch {threads}, BLAS {threads}"
+    set_num_threads("auto")
+    return f"threads: torch {torch.get_num_threads()}, BLAS as the libraries chose"
 
 
 def run_bench(

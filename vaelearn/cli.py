@@ -527,6 +527,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        # one thread unless VAELEARN_NUM_THREADS says otherwise (vaelearn.threads)
+        from .threads import apply_num_threads
+
+        apply_num_threads()
         status = args.func(args)
     except (CommandError, ValueError, OSError, FloatingPointError) as exc:
         print(f"vaelearn {args.command}: error: {exc}", file=sys.stderr)

@@ -155,7 +155,7 @@ def execute_notebook(
     nb = nbformat.read(path, as_version=4)
     saved = {k: os.environ.get(k) for k in ("VAELEARN_BACKEND", "MPLBACKEND", "VAELEARN_PROGRESS")}
     os.environ["VAELEARN_BACKEND"] = backend
-    os.environ["VAELEARN_PROGRESS"] = "text"  # stored bars show their final state
+    os.environ["VAELEARN_PROGRESS"] = "final"  # one line per training run: the bar's final state
     # Figures must be stored with the lesson: the kernel gets the inline backend even when the
     # caller's environment says Agg (as `make` does for the tests).
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"

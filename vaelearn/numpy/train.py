@@ -16,11 +16,13 @@ number for number.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 
 import numpy as np
 
+from ..threads import apply_num_threads
 from .models import _as_data
 from .optim import make_optimizer
 
@@ -123,18 +125,58 @@ def _check_train_data(model, x_train, x_test, fast):
     return x_train, x_test
 
 
-def _progress_bar(epochs, progress, name):
-    """A tqdm bar over epochs: a widget in a live notebook, text elsewhere.
+PROGRESS_ENV = "VAELEARN_PROGRESS"
+_PROGRESS_MODES = ("auto", "text", "final")
 
-    ``VAELEARN_PROGRESS=text`` forces the text bar (on stderr). ``make lessons`` sets it so a
-    stored lesson keeps the bar's final state; a widget would be stored as its first frame.
+
+def _final_line_bar():
+    """A text tqdm bar that writes one line, its final state, when it closes; nothing before."""
+    from tqdm.std import tqdm
+
+    class FinalLineBar(tqdm):
+        def display(self, msg=None, pos=None):
+            return True  # no redraws while training
+
+        def close(self):
+            if self.disable or getattr(self, "_final_written", False):
+                return super().close()
+            self._final_written = True
+            line = self.__str__()  # the state a live bar shows last (smoothing=0: overall rate)
+            fp, self.fp = self.fp, io.StringIO()  # tqdm's own close writes a "\r": drop it
+            try:
+                super().close()
+            finally:
+                self.fp = fp
+            fp.write(line + "\n")
+            fp.flush()
+
+    return FinalLineBar
+
+
+def _progress_bar(epochs, progress, name):
+    """A tqdm bar over epochs, chosen by ``VAELEARN_PROGRESS``.
+
+    - unset or ``auto``: a widget in a live notebook, a live text bar in a terminal (tqdm.auto);
+    - ``text``: a live text bar on stderr, redrawn in place with carriage returns;
+    - ``final``: one text line on stderr per training run, the bar's final state, written when
+      training ends. ``make lessons``, nbval and ``make book`` use it: a stored or rendered
+      output shows exactly that line (a widget would be stored as its first frame, and a live
+      bar's every redraw becomes a separate output box in the executed book).
     """
-    if os.environ.get("VAELEARN_PROGRESS", "").strip().lower() == "text":
+    mode = os.environ.get(PROGRESS_ENV, "").strip().lower() or "auto"
+    if mode not in _PROGRESS_MODES:
+        raise ValueError(
+            f"environment variable {PROGRESS_ENV} is {mode!r}; expected one of "
+            f"{', '.join(_PROGRESS_MODES)}"
+        )
+    kwargs = dict(desc=f"fit {name}", unit="epoch", disable=not progress)
+    if mode == "final":
+        return _final_line_bar()(range(epochs), leave=False, smoothing=0, **kwargs)
+    if mode == "text":
         from tqdm.std import tqdm
     else:
         from tqdm.auto import tqdm
-
-    return tqdm(range(epochs), desc=f"fit {name}", unit="epoch", disable=not progress, leave=True)
+    return tqdm(range(epochs), leave=True, **kwargs)
 
 
 def _postfix(history):
@@ -213,6 +255,7 @@ def fit(
     # everything is validated before the model is touched (fast mode converts it to float32)
     x_train, x_test = _check_train_data(model, x_train, x_test, mode == "fast")
     make_optimizer(optimizer, {"w": np.zeros(1)}, lr=lr)  # checks name and lr, changes nothing
+    apply_num_threads()  # one thread unless VAELEARN_NUM_THREADS says otherwise
     if mode == "fast":
         model._to_dtype("float32")
         x_train = x_train.astype(np.float32)

@@ -25,6 +25,7 @@ from vaelearn.numpy.train import (
     _postfix,
     _progress_bar,
 )
+from vaelearn.threads import apply_num_threads
 
 from .optim import make_optimizer
 
@@ -55,6 +56,7 @@ def fit(
     loss_kwargs, n_samples = _check_fit_args(
         model, epochs, batch_size, mode, corrupt, beta_schedule, loss_kwargs, seed
     )
+    apply_num_threads()  # one thread unless VAELEARN_NUM_THREADS says otherwise
     fast = mode == "fast"
     # everything is validated before the model is touched (fast mode converts it to float32)
     x_train, x_test = _check_train_data(model, x_train, x_test, fast)
