@@ -11,8 +11,8 @@ from .grade import CSV_COLUMNS, ItemResult, Limits, assemble, clean_text, grade,
 from .release import (
     Exercise,
     exercises,
-    manual_items,
     hidden_test_lines,
+    manual_items,
     release,
     release_notebook,
     solution_lines,
@@ -20,5 +20,6 @@ from .release import (
 
 __all__ = [
     "CSV_COLUMNS", "Exercise", "ItemResult", "Limits", "assemble", "clean_text", "exercises",
-    "grade", "grade_notebook", "hidden_test_lines", "manual_items", "release", "release_notebook", "solution_lines",
+    "grade", "grade_notebook", "hidden_test_lines", "manual_items", "release",
+    "release_notebook", "solution_lines",
 ]

@@ -37,8 +37,10 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
+if TYPE_CHECKING:
+    import nbformat
 
 from .release import _nbgrader, exercises, hidden_test_lines, manual_items, release_notebook
 
@@ -187,7 +189,7 @@ def read_submission(path: Path, folder: Path) -> tuple[nbformat.NotebookNode | N
             return None, "refused: the submission is not a regular file"
         data = f.read(MAX_NOTEBOOK_BYTES + 1)
     try:
-        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+        nb = _nbformat().reads(data.decode("utf-8"), as_version=4)
     except Exception as exc:  # noqa: BLE001 - a broken file of any kind is the student's
         return None, f"cannot read the notebook: {type(exc).__name__}"
     if not isinstance(nb.get("cells"), list):
@@ -272,7 +274,7 @@ def grade_notebook(instructor_path: str | os.PathLike, submission_path: str | os
     """
     instructor_path = Path(instructor_path)
     lesson = instructor_path.name
-    instructor = nbformat.read(instructor_path, as_version=4)
+    instructor = _nbformat().read(instructor_path, as_version=4)
     items = exercises(instructor)
     manual = [ItemResult(student, lesson, e.grade_id, None, e.points, "manual",
                          "left for manual grading") for e in manual_items(instructor)]
@@ -356,7 +358,7 @@ def _grade_job(args):
         return grade_notebook(instructor, submission, student=student, limits=limits, mask=mask,
                               unsafe_no_sandbox=unsafe, refused=refused)
     except Exception as exc:  # noqa: BLE001 - one submission never stops the others
-        nb = nbformat.read(instructor, as_version=4)
+        nb = _nbformat().read(instructor, as_version=4)
         return [ItemResult(student, Path(instructor).name, e.grade_id, 0.0, e.points, "failed",
                            f"grader error: {type(exc).__name__}: {exc}")
                 for e in exercises(nb)]
@@ -512,7 +514,7 @@ def grade(submissions_dir: str | os.PathLike, out_csv: str | os.PathLike, *,
         os.close(fd)
     key = key_file.read_bytes()
     mask = [str(p.resolve()) for p in (subs, lessons_dir, out_csv.parent, feedback_dir, parts)]
-    hidden = {name: hidden_test_lines(nbformat.read(lessons_dir / name, as_version=4))
+    hidden = {name: hidden_test_lines(_nbformat().read(lessons_dir / name, as_version=4))
               for name in class_lessons + extra}
     paths = _grader_paths(subs.resolve(), lessons_dir.resolve(), out_csv.parent.resolve(),
                           feedback_dir.resolve())
@@ -622,7 +624,7 @@ def grade(submissions_dir: str | os.PathLike, out_csv: str | os.PathLike, *,
                 try:
                     items = fut.result()
                 except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by the OS
-                    nb = nbformat.read(lessons_dir / name, as_version=4)
+                    nb = _nbformat().read(lessons_dir / name, as_version=4)
                     items = [ItemResult(student, name, e.grade_id, 0.0, e.points, "failed",
                                         f"grader error: {type(exc).__name__}")
                              for e in exercises(nb)]
@@ -637,3 +639,10 @@ def grade(submissions_dir: str | os.PathLike, out_csv: str | os.PathLike, *,
         for s in students:
             write_feedback(s, rows)
     return out_csv
+
+
+def _nbformat():
+    """nbformat, imported on first use (it takes seconds; the student's sandbox never needs it)."""
+    import nbformat
+
+    return nbformat

@@ -130,7 +130,7 @@ class _StudentFunction:
         try:
             value = codec.decode(reply.get("value"))
             states = reply.get("args") or []
-            for a, s in zip(args, states):
+            for a, s in zip(args, states, strict=False):
                 if s is not None and hasattr(a, "bit_generator"):
                     a.bit_generator.state = codec.decode(s).bit_generator.state
         except (codec.NotPlainData, ValueError, TypeError, KeyError) as exc:

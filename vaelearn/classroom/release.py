@@ -16,8 +16,10 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
+if TYPE_CHECKING:
+    import nbformat
 
 __all__ = ["Exercise", "exercises", "manual_items", "release_notebook", "release", "solution_lines",
            "hidden_test_lines"]
@@ -168,13 +170,20 @@ def release(lessons: list[str | os.PathLike], out: str | os.PathLike) -> list[Pa
     for lesson in lessons:
         lesson = Path(lesson)
         try:
-            nb = nbformat.read(lesson, as_version=4)
+            nb = _nbformat().read(lesson, as_version=4)
         except Exception as exc:  # noqa: BLE001 - any parse error is reported the same way
             raise ValueError(f"{lesson}: cannot read notebook ({exc})") from exc
         student = release_notebook(nb, lesson.stem)
         target = out / lesson.name
         tmp = target.with_suffix(".ipynb.tmp")
-        nbformat.write(student, tmp)
+        _nbformat().write(student, tmp)
         os.replace(tmp, target)
         written.append(target)
     return written
+
+
+def _nbformat():
+    """nbformat, imported on first use (it takes seconds; the student's sandbox never needs it)."""
+    import nbformat
+
+    return nbformat
