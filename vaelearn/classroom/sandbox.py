@@ -90,7 +90,8 @@ def bwrap_argv(*, work_mb: int, mask: list[str] = (), info_fd: int | None = None
     if exe is None:
         raise SandboxUnavailable("bubblewrap (bwrap) is not installed")
     argv = [exe, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
-            "--new-session", "--uid", "65534", "--gid", "65534", "--clearenv", "--hostname", "sandbox"]
+            "--new-session", "--uid", "65534", "--gid", "65534", "--clearenv",
+            "--hostname", "sandbox"]
     for d in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache",
               "/etc/fonts", "/etc/localtime", "/etc/ssl/certs"):
         if os.path.islink(d):
