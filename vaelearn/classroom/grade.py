@@ -368,7 +368,10 @@ def _digest(path: Path | None) -> str:
     if path is None:
         return "missing"
     try:
-        with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as fh:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return "not-a-file"
+        flags = os.O_NOFOLLOW | os.O_NONBLOCK
+        with open(path, "rb", opener=lambda p, f: os.open(p, f | flags)) as fh:
             return hashlib.sha256(fh.read(MAX_NOTEBOOK_BYTES + 1)).hexdigest()[:32]
     except OSError:
         return "unreadable"

@@ -201,12 +201,15 @@ class Sandbox:
         self._in, self._out = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         os.set_blocking(self._out, False)
         self._child = None  # the student's Python process, as this machine numbers it
+        self._init = None  # bubblewrap's PID 1 of the sandbox
         if info_w is not None:
             os.close(info_w)
             try:
-                self._child = self._read_info(info_r, time.monotonic() + startup_seconds)
+                pids = self._read_info(info_r, time.monotonic() + startup_seconds)
             finally:
                 os.close(info_r)
+            if pids is not None:
+                self._init, self._child = pids
         else:
             self._child = self.proc.pid
         ready = self._receive(time.monotonic() + startup_seconds)
@@ -215,7 +218,7 @@ class Sandbox:
             raise SandboxUnavailable(self.dead)
 
     @staticmethod
-    def _read_info(fd: int, deadline: float) -> int | None:
+    def _read_info(fd: int, deadline: float) -> tuple[int, int] | None:
         data, init = b"", None
         while init is None and time.monotonic() < deadline:
             r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
@@ -233,7 +236,7 @@ class Sandbox:
         for _ in range(500):
             kids = _children(init)
             if kids:
-                return kids[0]
+                return init, kids[0]
             time.sleep(0.01)
         return None
 
@@ -298,6 +301,10 @@ class Sandbox:
         if reply is None:
             self.kill(f"{limit}; the code did not stop when interrupted, so it was stopped")
             return None, self.dead
+        if self._init is not None and len(_descendants(self._init)) > 1:
+            # Processes the student started may still run (e.g. a fork bomb): end them all.
+            self.kill(f"{limit}; processes it started were still running, so it was stopped")
+            return reply, self.dead
         return reply, f"{limit}; interrupted"
 
     def kill(self, reason: str) -> None:
@@ -328,6 +335,15 @@ class Sandbox:
                 pass
         if self._workdir:
             shutil.rmtree(self._workdir, ignore_errors=True)
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo and len(out) < 10000:
+        kids = _children(todo.pop())
+        out += kids
+        todo += kids
+    return out
 
 
 def _children(pid: int) -> list[int]:
