@@ -210,6 +210,7 @@ def _judge_in_child(payload: dict, seconds: float) -> dict:
             null = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
+            sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the child's whole life
             data = json.dumps(judge_entry(payload)).encode()
         except BaseException as exc:  # noqa: BLE001
             data = json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode()
