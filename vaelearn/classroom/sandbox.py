@@ -84,38 +84,70 @@ def _python_roots() -> list[str]:
                                         for o in roots)]
 
 
+def _privileged() -> bool:
+    """Root runs bubblewrap without a user namespace and drops to ``nobody`` with setpriv.
+
+    In a user namespace created by root, the sandbox's uid 65534 would still be root (uid 0) to
+    the kernel: exempt from the process limit, owner of root's files. So as root the sandbox
+    runs its command through ``setpriv`` as the real user ``nobody`` (65534), without any
+    capability and with ``no_new_privs``.
+    """
+    return os.geteuid() == 0 and shutil.which("setpriv") is not None
+
+
 def bwrap_argv(*, work_mb: int, mask: list[str] = (), info_fd: int | None = None) -> list[str]:
-    """The bubblewrap command line, up to (not including) the command to run inside."""
+    """The bubblewrap command line, up to and including ``--`` (and setpriv, as root)."""
     exe = shutil.which("bwrap")
     if exe is None:
         raise SandboxUnavailable("bubblewrap (bwrap) is not installed")
-    argv = [exe, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
-            "--new-session", "--uid", "65534", "--gid", "65534", "--clearenv",
+    privileged = _privileged()
+    argv = [exe, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+            "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv",
             "--hostname", "sandbox"]
+    if privileged:
+        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]  # for setpriv only
+    else:
+        argv += ["--unshare-user", "--disable-userns", "--uid", "65534", "--gid", "65534"]
     for d in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache",
               "/etc/fonts", "/etc/localtime", "/etc/ssl/certs"):
         if os.path.islink(d):
             argv += ["--symlink", os.readlink(d), d]
         elif os.path.exists(d):
             argv += ["--ro-bind", d, d]
-    for root in _python_roots():
+    roots = _python_roots()
+    made = {"/", "/usr", "/etc"}
+    for root in roots:  # parents traversable by nobody, whatever their modes outside
+        parts = Path(root).parents
+        for parent in sorted((str(p) for p in parts), key=len):
+            if parent not in made:
+                made.add(parent)
+                argv += ["--perms", "0755", "--dir", parent]
+    for root in roots:
         argv += ["--ro-bind", root, root]
     argv += ["--proc", "/proc", "--dev", "/dev",
-             "--size", str(work_mb * 1024 * 1024), "--tmpfs", HOME,
-             "--size", str(64 * 1024 * 1024), "--tmpfs", "/tmp"]
+             "--perms", "1777", "--size", str(work_mb * 1024 * 1024), "--tmpfs", HOME,
+             "--perms", "1777", "--size", str(64 * 1024 * 1024), "--tmpfs", "/tmp"]
     for m in mask:  # a private folder that happens to lie inside a bound one: hide it
         real = os.path.realpath(m)
         if os.path.isdir(real) and any(real == r or real.startswith(r.rstrip("/") + "/")
-                                       for r in _python_roots()):
+                                       for r in roots):
             argv += ["--tmpfs", real]
-    for cache in _matplotlib_font_cache():
+    fonts = _matplotlib_font_cache()
+    if fonts:
+        argv += ["--perms", "1777", "--dir", f"{HOME}/.matplotlib"]
+    for cache in fonts:
         argv += ["--ro-bind", str(cache), f"{HOME}/.matplotlib/{cache.name}"]
     for key, value in SANDBOX_ENV.items():
         argv += ["--setenv", key, value]
     argv += ["--chdir", HOME]
     if info_fd is not None:
         argv += ["--info-fd", str(info_fd)]
-    return argv + ["--"]
+    argv.append("--")
+    if privileged:
+        argv += [shutil.which("setpriv"), "--reuid", "65534", "--regid", "65534",
+                 "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
+                 "--"]
+    return argv
 
 
 def _matplotlib_font_cache() -> list[Path]:
@@ -142,18 +174,6 @@ def bwrap_problem() -> str | None:
     return None
 
 
-def _count_user_processes() -> int:
-    uid, n = os.getuid(), 0
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if os.stat(entry.path).st_uid == uid:
-                    n += 1
-            except OSError:
-                pass
-    return n
-
-
 class Sandbox:
     """One student's process, with the request/reply channel and the wall-clock limits.
 
@@ -164,8 +184,7 @@ class Sandbox:
     work_mb : int
         Size of the private working folder (and the file-size limit).
     processes : int
-        Processes and threads the student may add (on top of what the user already runs:
-        the OS counts processes per user).
+        Processes and threads the student's code may start.
     mask : list of str
         Private folders to hide should they lie inside a bound folder.
     unsafe : bool
@@ -177,7 +196,11 @@ class Sandbox:
                  startup_seconds: float = 120.0):
         self.dead: str | None = None
         self._buf = b""
-        nproc = _count_user_processes() + processes
+        # The kernel counts processes per user *namespace* (Linux 5.14+): the sandbox's own
+        # user namespace starts at 0, so the limit is what the student may run (+ bubblewrap's
+        # init and the student's Python). Older kernels count all the user's processes: there
+        # the student can start none, which only code that needs processes notices.
+        nproc = processes + 2
         inner = [sys.executable, "-I", "-m", "vaelearn.classroom.sandbox",
                  "--memory-mb", str(memory_mb), "--cpu-seconds", str(cpu_seconds),
                  "--nproc", str(nproc), "--file-mb", str(work_mb)]
