@@ -157,7 +157,8 @@ def _fetch(channel: _Channel, name: str):
 def _run_test(shell, channel: _Channel, source: str, owned: set[str], label: str):
     """Run one test cell in the judge with the student's answers bound; ``(passed, message)``."""
     ns = shell.user_ns
-    names = [n for n in _read_names(source) if n in owned]
+    # The student's version of each answer name the test reads (not of names it sets itself).
+    names = [n for n in _read_names(source) if n in owned and n not in _bound_names(source)]
     missing = object()
     saved = {n: ns.get(n, missing) for n in names}
     refused = {}

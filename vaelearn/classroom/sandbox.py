@@ -3,8 +3,9 @@
 Each submission runs in its own process inside a `bubblewrap <https://github.com/containers/
 bubblewrap>`_ sandbox (``bwrap``, the sandbox Flatpak uses), started by :class:`Sandbox`:
 
-- its own user (uid 65534 inside a new user namespace, no capabilities, no further user
-  namespaces), PID namespace (it sees only its own processes; when the sandbox ends, every
+- its own user: the real user ``nobody`` (uid 65534, through ``setpriv``) when the grader runs
+  as root, else uid 65534 in a new user namespace; no capabilities, no further user namespaces
+  (it cannot gain privileges); its own PID namespace (it sees only its own processes; when the sandbox ends, every
   process in it ends), network namespace (no interface but a loopback of its own: no TCP, no UDP
   to anywhere), IPC and UTS namespaces, and a new session (no terminal to inject keys into);
 - a file system made of read-only binds of what Python needs (the system's ``/usr``, the Python
