@@ -5,9 +5,10 @@ bubblewrap>`_ sandbox (``bwrap``, the sandbox Flatpak uses), started by :class:`
 
 - its own user: the real user ``nobody`` (uid 65534, through ``setpriv``) when the grader runs
   as root, else uid 65534 in a new user namespace; no capabilities, no further user namespaces
-  (it cannot gain privileges); its own PID namespace (it sees only its own processes; when the sandbox ends, every
-  process in it ends), network namespace (no interface but a loopback of its own: no TCP, no UDP
-  to anywhere), IPC and UTS namespaces, and a new session (no terminal to inject keys into);
+  (it cannot gain privileges); its own PID namespace (it sees only its own processes; when the
+  sandbox ends, every process in it ends), network namespace (no interface but a loopback of
+  its own: no TCP, no UDP to anywhere), IPC and UTS namespaces, and a new session (no
+  terminal to inject keys into);
 - a file system made of read-only binds of what Python needs (the system's ``/usr``, the Python
   installation and environment, the ``vaelearn`` package) and two small private ``tmpfs``: its
   working folder (``/home/student``) and ``/tmp``, each with a size cap. The instructor's lessons,
