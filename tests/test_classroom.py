@@ -356,3 +356,24 @@ def test_nbgrader_autograde_scores_a_real_lesson(tmp_path):
         (row,) = list(csv.DictReader(f))
     total = sum(e.points for e in exercises(nbformat.read(lesson, as_version=4)))
     assert float(row["score"]) == float(row["max_score"]) == total
+
+
+def test_without_a_sandbox_the_grader_refuses_unless_told_it_is_unsafe(course, tmp_path,
+                                                                       monkeypatch):
+    from vaelearn.classroom import sandbox
+
+    subs = tmp_path / "subs"
+    shutil.copytree(course / "lessons", subs / "ada")
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)  # no bwrap, no setpriv
+    sandbox.bwrap_problem.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="unsafe-no-sandbox"):
+            grade(subs, tmp_path / "g.csv", lessons_dir=course / "lessons", progress=False)
+        assert not (tmp_path / "g.csv").exists()
+        out = grade(subs, tmp_path / "g.csv", lessons_dir=course / "lessons", limits=FAST,
+                    jobs=1, progress=False, unsafe_no_sandbox=True)
+        assert read_grades(out) == {("ada", "ex1-test"): 1.0, ("ada", "ex2-test"): 2.0,
+                                    ("ada", "ex3-test"): 1.0}
+    finally:
+        monkeypatch.undo()
+        sandbox.bwrap_problem.cache_clear()
