@@ -219,24 +219,24 @@ def judge(instructor, assembled, sandbox, cell_seconds: float, notebook_seconds:
         if left <= 0 and not sandbox.dead:
             sandbox.kill(f"not run: notebook time limit ({notebook_seconds:.3g} s)")
         channel.deadline = time.monotonic() + max(0.0, min(cell_seconds, left))
+        if sandbox.dead:  # nothing the student did can pass now: skip the reference run too
+            for j in range(i, len(instructor.cells)):
+                if j in tests:
+                    out["tests"][tests[j]] = {"passed": False, "message": sandbox.dead}
+            break
         if i in tests:
-            if sandbox.dead:
-                passed, msg = False, sandbox.dead
-            else:
-                passed, msg = _run_test(shell, channel, cell.source, owned, tests[i])
-                if not passed and sandbox.dead and not msg.startswith("not run"):
-                    msg = sandbox.dead
+            passed, msg = _run_test(shell, channel, cell.source, owned, tests[i])
+            if not passed and sandbox.dead and not msg.startswith("not run"):
+                msg = sandbox.dead
             out["tests"][tests[i]] = {"passed": passed, "message": msg}
             continue
-        if not sandbox.dead:
-            reply, problem = sandbox.request({"op": "run", "code": assembled.cells[i].source},
-                                             channel.left())
-            err = problem if reply is None else (reply.get("error") if not reply.get("ok")
-                                                 else None)
-            if problem and reply is not None:
-                err = f"{problem}" + (f" ({reply.get('error')})" if reply.get("error") else "")
-            if err:
-                out["cell_errors"][i] = str(err)
+        reply, problem = sandbox.request({"op": "run", "code": assembled.cells[i].source},
+                                         channel.left())
+        err = problem if reply is None else (reply.get("error") if not reply.get("ok") else None)
+        if problem and reply is not None:
+            err = f"{problem}" + (f" ({reply.get('error')})" if reply.get("error") else "")
+        if err:
+            out["cell_errors"][i] = str(err)
         result = shell.run_cell(cell.source, store_history=False)
         if not result.success:
             exc = result.error_before_exec or result.error_in_exec
