@@ -268,7 +268,7 @@ def test_the_run_ends_within_its_limits_and_the_victim_survives(graded):
     # within n/2 notebook limits (most take about a second).
     assert graded["seconds"] < n / 2 * LIMITS.notebook_seconds
     leftovers = [p for p in Path("/proc").iterdir() if p.name.isdigit()
-                 and "vaelearn.classroom.sandbox" in _cmdline(p)]
+                 and f"--label vaelearn-grade-{os.getpid()} " in _cmdline(p) + " "]
     assert not leftovers, "a student's process outlived the grading"
 
 

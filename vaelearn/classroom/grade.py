@@ -245,7 +245,7 @@ def _judge_in_child(payload: dict, seconds: float) -> dict:
 def grade_notebook(instructor_path: str | os.PathLike, submission_path: str | os.PathLike | None,
                    *, student: str = "student", limits: Limits = Limits(),
                    mask: list[str | os.PathLike] = (), unsafe_no_sandbox: bool = False,
-                   refused: str | None = None) -> list[ItemResult]:
+                   refused: str | None = None, label: str = "vaelearn") -> list[ItemResult]:
     """Grade one submitted notebook against the instructor's lesson.
 
     Parameters
@@ -266,6 +266,8 @@ def grade_notebook(instructor_path: str | os.PathLike, submission_path: str | os
         Run without bubblewrap (no isolation): for trusted code only.
     refused : str, optional
         A reason the submission was refused before reading (scores 0 with that note).
+    label : str
+        Names the grading run in the process list (``vaelearn-grade-<pid of grade()>``).
 
     Returns
     -------
@@ -308,7 +310,7 @@ def grade_notebook(instructor_path: str | os.PathLike, submission_path: str | os
         "notebook_seconds": limits.notebook_seconds,
         "sandbox": {"memory_mb": limits.memory_mb, "cpu_seconds": cpu, "work_mb": limits.work_mb,
                     "processes": limits.processes, "mask": [str(m) for m in mask],
-                    "unsafe": bool(unsafe_no_sandbox)},
+                    "unsafe": bool(unsafe_no_sandbox), "label": label},
     }
     # The judge itself runs the instructor's cells too; allow for its own time generously.
     result = _judge_in_child(payload, 2 * limits.notebook_seconds + 180)
@@ -354,10 +356,10 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _grade_job(args):
-    instructor, submission, student, limits, mask, unsafe, refused = args
+    instructor, submission, student, limits, mask, unsafe, refused, label = args
     try:
         return grade_notebook(instructor, submission, student=student, limits=limits, mask=mask,
-                              unsafe_no_sandbox=unsafe, refused=refused)
+                              unsafe_no_sandbox=unsafe, refused=refused, label=label)
     except Exception as exc:  # noqa: BLE001 - one submission never stops the others
         nb = _nbformat().read(instructor, as_version=4)
         return [ItemResult(student, Path(instructor).name, e.grade_id, 0.0, e.points, "failed",
@@ -561,7 +563,8 @@ def grade(submissions_dir: str | os.PathLike, out_csv: str | os.PathLike, *,
                 if old is not None and old["key"] == key_s:
                     continue
             todo.append(((str(lessons_dir / name), None if sub is None else str(sub), s, limits,
-                          mask, unsafe_no_sandbox, refused), (s, name), key_s,
+                          mask, unsafe_no_sandbox, refused, f"vaelearn-grade-{os.getpid()}"),
+                         (s, name), key_s,
                          note if not refused and sub is not None else None))
 
     def collect():

@@ -191,11 +191,13 @@ class Sandbox:
         Private folders to hide should they lie inside a bound folder.
     unsafe : bool
         Run without bubblewrap (no isolation): only for trusted code.
+    label : str
+        Shown in the process list (``--label``), to tell which grading run a process belongs to.
     """
 
     def __init__(self, *, memory_mb: int, cpu_seconds: int, work_mb: int = 256,
                  processes: int = 32, mask: list[str] = (), unsafe: bool = False,
-                 startup_seconds: float = 120.0):
+                 startup_seconds: float = 120.0, label: str = "vaelearn"):
         self.dead: str | None = None
         self._buf = b""
         # The kernel counts processes per user *namespace* (Linux 5.14+): the sandbox's own
@@ -205,7 +207,7 @@ class Sandbox:
         nproc = processes + 2
         inner = [sys.executable, "-I", "-m", "vaelearn.classroom.sandbox",
                  "--memory-mb", str(memory_mb), "--cpu-seconds", str(cpu_seconds),
-                 "--nproc", str(nproc), "--file-mb", str(work_mb)]
+                 "--nproc", str(nproc), "--file-mb", str(work_mb), "--label", label]
         info_r = info_w = None
         self._workdir = None
         if unsafe:
@@ -463,6 +465,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cpu-seconds", type=int, required=True)
     parser.add_argument("--nproc", type=int, required=True)
     parser.add_argument("--file-mb", type=int, required=True)
+    parser.add_argument("--label", default="")  # names the grading run in `ps`; unused here
     args = parser.parse_args(argv)
     # The channel moves to private descriptors; what the student prints goes nowhere.
     fd_in, fd_out = os.dup(0), os.dup(1)
