@@ -48,7 +48,7 @@ __all__ = ["Limits", "ItemResult", "assemble", "grade_notebook", "grade", "CSV_C
            "MIN_MEMORY_MB", "clean_text"]
 
 CSV_COLUMNS = ["student", "lesson", "exercise", "points", "max_points", "status"]
-MIN_MEMORY_MB = 1024  # a Python process with NumPy, IPython and matplotlib needs ~700 MiB of AS
+MIN_MEMORY_MB = 1024  # lesson 01's imports peak at ~200 MiB of address space; room for arrays
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 UNSAFE_FLAG = "--unsafe-no-sandbox"
 
