@@ -2,7 +2,8 @@
 
 Two kinds of tests. A tiny fixture lesson (built here) carries the adversarial submissions, so
 they run in seconds. Every real lesson under lessons/ is then released and graded twice: the
-instructor's copy must score full points, the untouched student copy zero.
+instructor's copy must score full points, the untouched student copy zero. Attacks on the grader:
+tests/test_classroom_attacks.py; the sandbox itself: tests/test_classroom_sandbox.py.
 """
 
 from __future__ import annotations
@@ -21,20 +22,25 @@ import nbformat
 import pytest
 
 from vaelearn.classroom import (
+    CSV_COLUMNS,
     Limits,
     exercises,
     grade,
     hidden_test_lines,
+    manual_items,
     release,
     release_notebook,
     solution_lines,
 )
+from vaelearn.classroom.sandbox import bwrap_problem
 from vaelearn.notebooks import code_cell, markdown_cell, solution_cell, test_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
 VENV_BIN = str(Path(sys.executable).parent)
 # Generous for a 2-core machine shared with other work; the fixture's cells take milliseconds.
+needs_sandbox = pytest.mark.skipif(bwrap_problem() is not None,
+                                   reason=f"no bubblewrap sandbox here: {bwrap_problem()}")
 FAST = Limits(cell_seconds=5, notebook_seconds=60, memory_mb=3072)
 
 
@@ -75,10 +81,16 @@ def write_answer(path: Path, source_nb, grade_id: str, source: str):
 
 
 def read_grades(path: Path) -> dict[tuple[str, str], float]:
+    """(student, exercise) -> points, from the CSV (its TOTAL rows checked against the sum)."""
     with open(path) as f:
         rows = list(csv.DictReader(f))
-    assert rows and list(rows[0]) == ["student", "lesson", "exercise", "points", "max_points"]
-    return {(r["student"], r["exercise"]): float(r["points"]) for r in rows}
+    assert rows and list(rows[0]) == CSV_COLUMNS
+    got = {(r["student"], r["exercise"]): float(r["points"]) for r in rows
+           if r["exercise"] != "TOTAL"}
+    for r in rows:
+        if r["exercise"] == "TOTAL":
+            assert float(r["points"]) == sum(p for (s, _), p in got.items() if s == r["student"])
+    return got
 
 
 # --- release ------------------------------------------------------------------------------------
@@ -117,23 +129,20 @@ def test_release_refuses_a_lesson_without_exercises():
         release_notebook(nb, "empty")
 
 
-# --- grading: the adversarial submissions ----------------------------------------------
+# --- grading: broken submissions (the hostile ones: tests/test_classroom_attacks.py) -------------
 
 
-def test_grading_is_robust_to_broken_and_hostile_submissions(course, tmp_path):
+@needs_sandbox
+def test_grading_is_robust_to_broken_submissions(course, tmp_path):
     lesson = nbformat.read(course / "lessons" / "tiny.ipynb", as_version=4)
     released = release([course / "lessons" / "tiny.ipynb"], tmp_path / "release")[0]
     subs = tmp_path / "submissions"
-    victim = tmp_path / "victim.txt"
-    victim.write_text("must survive")
     shutil.copytree(course / "lessons", subs / "full")  # the instructor's copy: full points
     (subs / "untouched").mkdir(parents=True)
     shutil.copy(released, subs / "untouched" / "tiny.ipynb")
     write_answer(subs / "loop" / "tiny.ipynb", lesson, "ex1-solution", "while True:\n    pass")
     write_answer(subs / "membomb" / "tiny.ipynb", lesson, "ex2-solution",
                  "blob = bytearray(10**11)\ndef double(x):\n    return 2 * x")
-    write_answer(subs / "remover" / "tiny.ipynb", lesson, "ex3-solution",
-                 f"import os\nos.remove({str(victim)!r})\nthree = 3")
     write_answer(subs / "syntax" / "tiny.ipynb", lesson, "ex1-solution", "fair_coin_bits = = 1")
     write_answer(subs / "snoop" / "tiny.ipynb", lesson, "ex3-solution",
                  f"three = len(open({str(course / 'lessons' / 'tiny.ipynb')!r}).read()) and 3")
@@ -160,7 +169,6 @@ def test_grading_is_robust_to_broken_and_hostile_submissions(course, tmp_path):
         "untouched": dict.fromkeys(full, 0.0),
         "loop": {**full, "ex1-test": 0.0},
         "membomb": {**full, "ex2-test": 0.0},
-        "remover": {**full, "ex3-test": 0.0},
         "syntax": {**full, "ex1-test": 0.0},
         "snoop": {**full, "ex3-test": 0.0},
         "edits_test": {"ex1-test": 0.0, "ex2-test": 0.0, "ex3-test": 0.0},
@@ -168,17 +176,44 @@ def test_grading_is_robust_to_broken_and_hostile_submissions(course, tmp_path):
         "absent": dict.fromkeys(full, 0.0),
     }
     assert got == {(s, e): p for s, items in expected.items() for e, p in items.items()}
-    assert victim.read_text() == "must survive"
     feedback = tmp_path / "out" / "grades_feedback"
     assert "time limit" in (feedback / "loop.md").read_text()
     assert "MemoryError" in (feedback / "membomb.md").read_text()
-    assert "os.remove" in (feedback / "remover.md").read_text()
     assert "SyntaxError" in (feedback / "syntax.md").read_text()
-    assert "tiny.ipynb is not allowed" in (feedback / "snoop.md").read_text()
+    assert "No such file" in (feedback / "snoop.md").read_text()
     assert "cannot read the notebook" in (feedback / "garbage.md").read_text()
     assert "no submitted notebook" in (feedback / "absent.md").read_text()
+    assert "NotImplementedError" in (feedback / "untouched.md").read_text()
 
 
+@needs_sandbox
+def test_manually_graded_answers_are_left_for_manual_grading(course, tmp_path):
+    nb = tiny_lesson()
+    manual = code_cell("### BEGIN SOLUTION\nexplain = 'because'\n### END SOLUTION",
+                       nbgrader={"grade": True, "solution": True, "locked": False,
+                                 "grade_id": "ex4-manual", "points": 5, "schema_version": 3})
+    essay = markdown_cell("Your answer here.", nbgrader={
+        "grade": True, "solution": True, "locked": False, "grade_id": "ex5-essay", "points": 3,
+        "schema_version": 3})
+    nb.cells += [manual, essay]
+    assert [e.grade_id for e in exercises(nb)] == ["ex1-test", "ex2-test", "ex3-test"]
+    assert [e.grade_id for e in manual_items(nb)] == ["ex4-manual", "ex5-essay"]
+    lessons = tmp_path / "manual_lessons"
+    lessons.mkdir()
+    nbformat.write(nb, lessons / "tiny.ipynb")
+    subs = tmp_path / "subs"
+    write_answer(subs / "lazy" / "tiny.ipynb", nb, "ex4-manual", "pass")
+    out = grade(subs, tmp_path / "g.csv", lessons_dir=lessons, limits=FAST, jobs=1,
+                progress=False)
+    with open(out) as f:
+        rows = {r["exercise"]: r for r in csv.DictReader(f)}
+    assert rows["ex4-manual"]["points"] == "" and rows["ex4-manual"]["status"] == "manual"
+    assert rows["ex5-essay"]["points"] == "" and rows["ex5-essay"]["status"] == "manual"
+    assert rows["TOTAL"]["points"] == "4" and rows["TOTAL"]["max_points"] == "4"
+    assert rows["TOTAL"]["status"] == "total (2 manual pending)"
+
+
+@needs_sandbox
 def test_an_interrupted_grader_keeps_what_it_wrote_and_resumes(course, tmp_path):
     lesson = nbformat.read(course / "lessons" / "tiny.ipynb", as_version=4)
     subs = tmp_path / "submissions"
@@ -191,10 +226,12 @@ def test_an_interrupted_grader_keeps_what_it_wrote_and_resumes(course, tmp_path)
               f"limits=Limits(cell_seconds=200, notebook_seconds=300), jobs=2, progress=False)\n")
     proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    part = Path(str(out) + ".parts") / "fast__tiny.ipynb.json"
+    parts = Path(str(out) + ".parts")
     deadline = time.monotonic() + 90
-    while not part.exists() and time.monotonic() < deadline:
+    while not list(parts.glob("*.json")) and time.monotonic() < deadline:
         time.sleep(0.2)
+    time.sleep(0.5)
+    part = next(iter(parts.glob("*.json")), parts / "none.json")
     os.killpg(proc.pid, signal.SIGKILL)  # as abrupt as a power cut
     proc.wait()
     assert part.exists(), "the fast submission was never graded"
@@ -209,11 +246,43 @@ def test_an_interrupted_grader_keeps_what_it_wrote_and_resumes(course, tmp_path)
     assert got[("slow", "ex3-test")] == 0.0 and got[("slow", "ex1-test")] == 1.0
 
 
-def test_grade_rejects_bad_arguments(tmp_path):
+def test_grade_rejects_bad_arguments_before_any_work(course, tmp_path):
+    subs = tmp_path / "subs"
+    shutil.copytree(course / "lessons", subs / "ada")
+    lessons = course / "lessons"
     with pytest.raises(ValueError, match="submissions_dir"):
         grade(tmp_path / "nope", tmp_path / "g.csv", lessons_dir=tmp_path)
-    with pytest.raises(ValueError, match="cell_seconds"):
-        Limits(cell_seconds=0)
+    for kwargs, match in [({"cell_seconds": 0}, "cell_seconds"),
+                          ({"cell_seconds": float("inf")}, "cell_seconds"),
+                          ({"notebook_seconds": float("nan")}, "notebook_seconds"),
+                          ({"notebook_seconds": -1}, "notebook_seconds"),
+                          ({"memory_mb": 64}, "memory_mb"), ({"memory_mb": 2.5}, "memory_mb"),
+                          ({"work_mb": 0}, "work_mb")]:
+        with pytest.raises(ValueError, match=match):
+            Limits(**kwargs)
+    for jobs in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="jobs"):
+            grade(subs, tmp_path / "g.csv", lessons_dir=lessons, jobs=jobs)
+    with pytest.raises(ValueError, match="inside the submissions"):
+        grade(subs, subs / "g.csv", lessons_dir=lessons)
+    with pytest.raises(ValueError, match="inside the submissions"):
+        grade(subs, tmp_path / "g.csv", lessons_dir=lessons, feedback_dir=subs / "ada" / "fb")
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(ValueError, match="existing folder"):
+        grade(subs, tmp_path / "folder.csv", lessons_dir=lessons)
+    assert not (tmp_path / "g.csv").exists() and not (tmp_path / "g_feedback").exists()
+    assert sorted(p.name for p in subs.rglob("*")) == ["ada", "tiny.ipynb"]
+
+
+def test_cli_refuses_an_infinite_timeout(course, tmp_path, capsys):
+    from vaelearn.cli import main
+
+    subs = tmp_path / "subs"
+    shutil.copytree(course / "lessons", subs / "ada")
+    status = main(["classroom", "grade", str(subs), "--out", str(tmp_path / "g.csv"),
+                   "--lessons-dir", str(course / "lessons"), "--cell-timeout", "inf"])
+    assert status == 1 and "cell_seconds" in capsys.readouterr().err
+    assert not (tmp_path / "g.csv").exists()
 
 
 # --- every real lesson -------------------------------------------------------------------------
@@ -240,6 +309,7 @@ def test_released_lesson_has_no_solutions_or_hidden_tests(lesson, tmp_path):
 
 
 @pytest.mark.slow
+@needs_sandbox
 @pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
 def test_instructor_copy_scores_full_and_untouched_release_scores_zero(lesson, tmp_path):
     subs = tmp_path / "submissions"
@@ -268,7 +338,6 @@ def test_nbgrader_autograde_scores_a_real_lesson(tmp_path):
     (cdir / "nbgrader_config.py").write_text(
         "c = get_config()\n"
         f"c.CourseDirectory.db_assignments = [dict(name={name!r})]\n"
-        "c.CourseDirectory.db_students = [dict(id='ada')]\n"
         "c.ExecutePreprocessor.timeout = 600\n")
     env = {**os.environ, "PATH": VENV_BIN + os.pathsep + os.environ["PATH"],
            "VAELEARN_BACKEND": "numpy", "MPLBACKEND": "Agg"}
@@ -281,9 +350,30 @@ def test_nbgrader_autograde_scores_a_real_lesson(tmp_path):
     sub = cdir / "submitted" / "ada" / name
     sub.mkdir(parents=True)
     shutil.copy(lesson, sub / lesson.name)
-    nbgrader("autograde", name, "--force")
+    nbgrader("autograde", name, "--force")  # nbgrader 0.9 adds the student to its database
     nbgrader("export", "--to", "grades.csv")
     with open(cdir / "grades.csv") as f:
         (row,) = list(csv.DictReader(f))
     total = sum(e.points for e in exercises(nbformat.read(lesson, as_version=4)))
     assert float(row["score"]) == float(row["max_score"]) == total
+
+
+def test_without_a_sandbox_the_grader_refuses_unless_told_it_is_unsafe(course, tmp_path,
+                                                                       monkeypatch):
+    from vaelearn.classroom import sandbox
+
+    subs = tmp_path / "subs"
+    shutil.copytree(course / "lessons", subs / "ada")
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)  # no bwrap, no setpriv
+    sandbox.bwrap_problem.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="unsafe-no-sandbox"):
+            grade(subs, tmp_path / "g.csv", lessons_dir=course / "lessons", progress=False)
+        assert not (tmp_path / "g.csv").exists()
+        out = grade(subs, tmp_path / "g.csv", lessons_dir=course / "lessons", limits=FAST,
+                    jobs=1, progress=False, unsafe_no_sandbox=True)
+        assert read_grades(out) == {("ada", "ex1-test"): 1.0, ("ada", "ex2-test"): 2.0,
+                                    ("ada", "ex3-test"): 1.0}
+    finally:
+        monkeypatch.undo()
+        sandbox.bwrap_problem.cache_clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 __all__ = ["register", "run"]
@@ -38,8 +39,14 @@ def register(subparsers) -> None:
     g.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell (120)")
     g.add_argument("--notebook-timeout", type=float, default=900.0,
                    help="seconds per notebook (900)")
-    g.add_argument("--memory-mb", type=int, default=3072, help="memory per submission (3072 MiB)")
+    g.add_argument("--memory-mb", type=int, default=3072,
+                   help="address space per process of a submission (3072 MiB; at least 1024)")
+    g.add_argument("--work-mb", type=int, default=256,
+                   help="size of each submission's private working folder (256 MiB)")
     g.add_argument("--jobs", type=int, default=None, help="submissions at once (CPU cores)")
+    g.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run student code WITHOUT the bubblewrap sandbox (trusted code only; "
+                        "for machines without bubblewrap or user namespaces)")
     g.add_argument("--resume", action="store_true", help="skip what was already graded")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -67,9 +74,13 @@ def run(args) -> int:
         for path in release(lessons, args.out):
             print(f"released {path}")
         return 0
-    limits = Limits(args.cell_timeout, args.notebook_timeout, args.memory_mb)
+    # Every option is checked (Limits, grade) before any submission is read or run.
+    limits = Limits(args.cell_timeout, args.notebook_timeout, args.memory_mb, args.work_mb)
+    if args.unsafe_no_sandbox:
+        print("warning: --unsafe-no-sandbox: student code runs WITHOUT isolation; use only for "
+              "code you trust", file=sys.stderr)
     out = grade(args.submissions, args.out, lessons_dir=args.lessons_dir, lessons=args.lessons,
                 feedback_dir=args.feedback, limits=limits, jobs=args.jobs, resume=args.resume,
-                progress=not args.no_progress)
+                progress=not args.no_progress, unsafe_no_sandbox=args.unsafe_no_sandbox)
     print(f"grades written to {out}")
     return 0

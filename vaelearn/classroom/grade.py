@@ -1,17 +1,20 @@
-"""Autograde submitted lessons, each in its own limited, guarded kernel.
+"""Autograde submitted lessons: each submission sandboxed, each verdict decided by the grader.
 
-Layout: ``SUBMISSIONS_DIR/<student>/<lesson file name>.ipynb``. For each (student, lesson) the
-grader builds the notebook to run from the *instructor's* copy of the lesson, taking from the
-submission only the answers: the source of each nbgrader solution cell, matched by ``grade_id``.
-Test cells (hidden tests included) and every other cell therefore come from the instructor, so
-editing or deleting a test cell gains nothing. The notebook runs in a fresh kernel started by
-:mod:`vaelearn.classroom.sandbox` (memory, CPU and file-size limits, a file/process/network guard)
-in its own temporary directory, with a time limit per cell and per notebook. A test cell scores
-its points when it runs without error.
+Layout: ``SUBMISSIONS_DIR/<student>/<lesson file name>.ipynb``. For each (student, lesson):
 
-Results are written as they come: one JSON file per (student, lesson) under ``<out>.parts/``
-(temp file + rename), and the CSV and the feedback files are rewritten atomically after each one.
-Stopping the grader loses nothing already graded, and ``resume=True`` skips it next time.
+1. The submission must be a regular file inside the student's folder (no symbolic link, device
+   or other special file; at most :data:`MAX_NOTEBOOK_BYTES`). A misnamed upload such as
+   ``01_... (1).ipynb`` is graded as that lesson when it is the only candidate, and flagged.
+2. The notebook to run is the *instructor's* lesson with the student's answers put in: the source
+   of each nbgrader solution cell, matched by ``grade_id`` (:func:`assemble`).
+3. It runs in the student's process, in a bubblewrap sandbox (:mod:`.sandbox`), without its test
+   cells; the tests run in a judge process that never ran student code and sees the student's
+   answers only as plain data (:mod:`.judge`). A test scores its points when it passes there.
+4. Results are written by the grader only, outside anything a sandbox can see: one JSON file per
+   (student, lesson) under ``<out>.parts/``, each signed with an HMAC key kept there, so
+   ``resume=True`` trusts only what this grader wrote. The CSV and the feedback files are
+   rewritten atomically after each submission. Feedback passes through :func:`clean_text`: no
+   hidden-test text, no path of the grader's machine, no line breaks a student could forge.
 """
 
 from __future__ import annotations
@@ -20,37 +23,61 @@ import concurrent.futures as cf
 import copy
 import csv
 import hashlib
+import hmac
 import io
 import json
+import math
 import os
-import shutil
+import re
+import secrets
+import select
+import signal
+import stat
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
+if TYPE_CHECKING:
+    import nbformat
 
-from .release import _nbgrader, exercises, release_notebook
+from .release import _nbgrader, exercises, hidden_test_lines, manual_items, release_notebook
 
-__all__ = ["Limits", "ItemResult", "assemble", "grade_notebook", "grade", "CSV_COLUMNS"]
+__all__ = ["Limits", "ItemResult", "assemble", "grade_notebook", "grade", "CSV_COLUMNS",
+           "MIN_MEMORY_MB", "clean_text"]
 
-CSV_COLUMNS = ["student", "lesson", "exercise", "points", "max_points"]
+CSV_COLUMNS = ["student", "lesson", "exercise", "points", "max_points", "status"]
+MIN_MEMORY_MB = 1024  # lesson 01's imports peak at ~200 MiB of address space; room for arrays
+MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
+UNSAFE_FLAG = "--unsafe-no-sandbox"
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Limits for one submission: seconds per cell and per notebook, memory in MiB."""
+    """Limits for one submission: seconds per cell and per notebook, memory in MiB.
+
+    Also the size of the student's private working folder (``work_mb``) and how many processes
+    or threads the student's code may start (``processes``).
+    """
 
     cell_seconds: float = 120.0
     notebook_seconds: float = 900.0
     memory_mb: int = 3072
+    work_mb: int = 256
+    processes: int = 32
 
     def __post_init__(self):
-        for name in ("cell_seconds", "notebook_seconds", "memory_mb"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"argument {name!r} must be positive, got {getattr(self, name)}")
+        for name in ("cell_seconds", "notebook_seconds"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
+                    math.isfinite(v) and 0 < v <= 7 * 24 * 3600):
+                raise ValueError(f"argument {name!r} must be a finite number of seconds in "
+                                 f"(0, 604800], got {v!r}")
+        for name, low in (("memory_mb", MIN_MEMORY_MB), ("work_mb", 16), ("processes", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= 2**40:
+                raise ValueError(f"argument {name!r} must be an integer >= {low}, got {v!r}")
 
 
 @dataclass
@@ -60,9 +87,9 @@ class ItemResult:
     student: str
     lesson: str
     exercise: str
-    points: float
+    points: float | None  # None: left for manual grading
     max_points: float
-    status: str  # "passed", "failed", "not run", "missing", "unreadable"
+    status: str  # passed, failed, not run, missing, unreadable, refused, tampered, manual
     message: str = ""
 
 
@@ -81,8 +108,9 @@ def assemble(instructor: nbformat.NotebookNode, submission: nbformat.NotebookNod
     if submission is not None:
         for cell in submission.cells:
             meta = _nbgrader(cell)
-            if meta.get("solution") and meta.get("grade_id"):
-                answers.setdefault(meta["grade_id"], cell.get("source", ""))
+            source = cell.get("source", "")
+            if meta.get("solution") and meta.get("grade_id") and isinstance(source, str):
+                answers.setdefault(meta["grade_id"], source)
     nb = copy.deepcopy(instructor)
     notes = []
     for cell in nb.cells:
@@ -100,113 +128,124 @@ def assemble(instructor: nbformat.NotebookNode, submission: nbformat.NotebookNod
     return nb, notes
 
 
-def _matplotlib_cache_files() -> list[Path]:
+# --- feedback text ------------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]")
+
+
+def clean_text(text: str, *, hidden: set[str] = frozenset(), paths: list[str] = (),
+               limit: int = 600) -> str:
+    """``text`` made safe for a student's feedback.
+
+    Hidden-test lines are replaced by ``[hidden test]``, the grader's paths by ``<path>``, control
+    characters (line breaks included, which could forge feedback lines) by escapes such as
+    ``\\n``, and the whole is cut to ``limit`` characters.
+    """
+    text = str(text)
+    for line in sorted(hidden, key=len, reverse=True):
+        if len(line) >= 6:
+            text = text.replace(line, "[hidden test]")
+    for p in sorted((p for p in paths if p and len(p) > 1), key=len, reverse=True):
+        text = text.replace(p, "<path>")
+    text = _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode(), text)
+    text = text.replace("`", "'")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _grader_paths(*extra) -> list[str]:
+    import vaelearn
+
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.expanduser("~"),
+             os.getcwd(), str(Path(vaelearn.__file__).resolve().parent.parent),
+             os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}
+    for e in extra:
+        paths |= {str(e), os.path.realpath(e)}
+    return sorted((p for p in paths if p not in ("/", "")), key=len, reverse=True)
+
+
+# --- one submission ---------------------------------------------------------------------------
+
+
+def read_submission(path: Path, folder: Path) -> tuple[nbformat.NotebookNode | None, str | None]:
+    """``(notebook, None)``, or ``(None, why refused)``: a regular file inside ``folder`` only."""
     try:
-        import matplotlib
-
-        return sorted(Path(matplotlib.get_cachedir()).glob("fontlist-*.json"))
-    except Exception:  # noqa: BLE001 - only an optimisation
-        return []
-
-
-def _kernel_env(workdir: Path) -> dict[str, str]:
-    env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "SYSTEMROOT")
-           if k in os.environ}
-    mpl = workdir / ".matplotlib"
-    mpl.mkdir(exist_ok=True)
-    for f in _matplotlib_cache_files():
-        shutil.copy(f, mpl / f.name)
-    env.update(HOME=str(workdir), TMPDIR=str(workdir), MPLCONFIGDIR=str(mpl),
-               IPYTHONDIR=str(workdir / ".ipython"), MPLBACKEND="Agg",
-               VAELEARN_BACKEND="numpy", VAELEARN_DEVICE="cpu", PYTHONHASHSEED="0",
-               OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               PYDEVD_DISABLE_FILE_VALIDATION="1")
-    return env
-
-
-def _run(nb, workdir: Path, deny: list[Path], limits: Limits) -> tuple[dict[int, str], list[str]]:
-    """Execute ``nb`` in place in a sandboxed kernel; return per-cell problems and notes."""
-    from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import AsyncKernelManager
-    from jupyter_core.utils import run_sync
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
-    specdir = Path(tempfile.mkdtemp(prefix="vaelearn-spec-"))
-    problems: dict[int, str] = {}
-    notes: list[str] = []
-    km = None
+        st = os.lstat(path)
+    except OSError:
+        return None, "no submitted notebook"
+    if stat.S_ISLNK(st.st_mode):
+        return None, "refused: the submission is a symbolic link, not a file"
+    if not stat.S_ISREG(st.st_mode):
+        return None, "refused: the submission is not a regular file"
+    if os.path.realpath(path.parent) != os.path.realpath(folder):
+        return None, "refused: the submission lies outside the student's folder"
+    if st.st_size > MAX_NOTEBOOK_BYTES:
+        return None, f"refused: the notebook is larger than {MAX_NOTEBOOK_BYTES >> 20} MiB"
     try:
-        argv = [sys.executable, "-m", "vaelearn.classroom.sandbox", "--workdir", str(workdir),
-                "--memory-mb", str(limits.memory_mb),
-                "--cpu-seconds", str(int(limits.notebook_seconds * 2) + 30)]
-        for d in deny:
-            argv += ["--deny", str(d)]
-        argv += ["-f", "{connection_file}"]
-        (specdir / "vaelearn-sandbox").mkdir()
-        (specdir / "vaelearn-sandbox" / "kernel.json").write_text(json.dumps(
-            {"argv": argv, "display_name": "vaelearn sandbox", "language": "python",
-             "env": _kernel_env(workdir)}))
-        ksm = KernelSpecManager(kernel_dirs=[str(specdir)])
-        # Async, as nbclient's own: with a blocking manager its per-cell timeout never fires.
-        # IPC sockets (files in specdir), not TCP: no port is opened for a student's kernel.
-        km = AsyncKernelManager(kernel_name="vaelearn-sandbox", kernel_spec_manager=ksm,
-                                transport="ipc", ip=str(specdir / "kernel"))
-        client = NotebookClient(nb, km=km, timeout=int(limits.cell_seconds), allow_errors=True,
-                                interrupt_on_timeout=True, startup_timeout=120,
-                                resources={"metadata": {"path": str(workdir)}})
-        start = time.monotonic()
-        dead = None
-        with client.setup_kernel():
-            for i, cell in enumerate(nb.cells):
-                if cell.cell_type != "code":
-                    continue
-                if dead:
-                    problems[i] = f"not run: {dead}"
-                    continue
-                left = limits.notebook_seconds - (time.monotonic() - start)
-                if left <= 0:
-                    problems[i] = f"not run: notebook time limit ({limits.notebook_seconds:.0f} s)"
-                    continue
-                client.timeout = max(1, int(min(limits.cell_seconds, left)))
-                t0 = time.monotonic()
-                try:
-                    client.execute_cell(cell, i)
-                except CellTimeoutError:
-                    problems[i] = f"time limit ({client.timeout} s) exceeded"
-                except DeadKernelError:
-                    dead = "the kernel died (memory or CPU limit, or a crash)"
-                    problems[i] = dead
-                    continue
-                if time.monotonic() - t0 >= client.timeout - 0.5 and i not in problems:
-                    problems[i] = f"time limit ({client.timeout} s) exceeded; interrupted"
-    except DeadKernelError:
-        notes.append("the kernel died")
-    except RuntimeError as exc:  # kernel failed to start
-        notes.append(f"kernel failed: {exc}")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        return None, f"cannot read the notebook: {type(exc).__name__}"
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return None, "refused: the submission is not a regular file"
+        data = f.read(MAX_NOTEBOOK_BYTES + 1)
+    try:
+        nb = _nbformat().reads(data.decode("utf-8"), as_version=4)
+    except Exception as exc:  # noqa: BLE001 - a broken file of any kind is the student's
+        return None, f"cannot read the notebook: {type(exc).__name__}"
+    if not isinstance(nb.get("cells"), list):
+        return None, "cannot read the notebook: no cells"
+    return nb, None
+
+
+def _judge_in_child(payload: dict, seconds: float) -> dict:
+    """Run the judge in a forked process (fresh state per submission); kill it after ``seconds``."""
+    from .judge import judge_entry
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 0
+        try:
+            os.close(r)
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the child's whole life
+            data = json.dumps(judge_entry(payload)).encode()
+        except BaseException as exc:  # noqa: BLE001
+            data = json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode()
+            code = 1
+        try:
+            while data:
+                data = data[os.write(w, data):]
+        finally:
+            os._exit(code)
+    os.close(w)
+    chunks, deadline = [], time.monotonic() + seconds
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([r], [], [], max(0.0, left))
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                return {"error": "the grader's time limit for this notebook ran out"}
+            chunk = os.read(r, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
     finally:
-        # nbclient leaves a kernel manager it did not create running: stop the kernel here.
-        if km is not None and km.has_kernel:
-            run_sync(km.shutdown_kernel)(now=True)
-        shutil.rmtree(specdir, ignore_errors=True)
-    violations = workdir / ".sandbox-violations"
-    if violations.exists():
-        notes += [f"refused by the sandbox: {v}" for v in
-                  violations.read_text().splitlines()[:20]]
-    return problems, notes
-
-
-def _error_text(cell) -> str | None:
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "error":
-            msg = f"{out.get('ename')}: {out.get('evalue')}".strip()
-            return msg[:500]
-    return None
+        os.close(r)
+        os.waitpid(pid, 0)
+    try:
+        return json.loads(b"".join(chunks))
+    except ValueError:
+        return {"error": "the judge process ended without a result"}
 
 
 def grade_notebook(instructor_path: str | os.PathLike, submission_path: str | os.PathLike | None,
                    *, student: str = "student", limits: Limits = Limits(),
-                   deny: list[str | os.PathLike] = ()) -> list[ItemResult]:
+                   mask: list[str | os.PathLike] = (), unsafe_no_sandbox: bool = False,
+                   refused: str | None = None, label: str = "vaelearn") -> list[ItemResult]:
     """Grade one submitted notebook against the instructor's lesson.
 
     Parameters
@@ -214,94 +253,187 @@ def grade_notebook(instructor_path: str | os.PathLike, submission_path: str | os
     instructor_path : path-like
         The instructor's lesson notebook (solutions and hidden tests in it).
     submission_path : path-like or None
-        The student's notebook; ``None`` or a missing/unreadable file scores 0 on every exercise.
+        The student's notebook (a regular file); ``None`` or a missing, refused or unreadable
+        file scores 0 on every exercise.
     student : str
         Name used in the results.
     limits : Limits
-        Time and memory limits.
-    deny : list of path-like
-        Paths the student's code may not open at all (added to the instructor's lesson folder).
+        Time, memory, disk and process limits.
+    mask : list of path-like
+        Private folders to hide from the student's process should they lie inside a folder the
+        sandbox shows (the lessons, submissions and output folders are never shown anyway).
+    unsafe_no_sandbox : bool
+        Run without bubblewrap (no isolation): for trusted code only.
+    refused : str, optional
+        A reason the submission was refused before reading (scores 0 with that note).
+    label : str
+        Names the grading run in the process list (``vaelearn-grade-<pid of grade()>``).
 
     Returns
     -------
     list of ItemResult
-        One per autograded exercise of the lesson, in order.
+        One per exercise of the lesson, in order: autograded tests, then manually graded
+        answers (points ``None``, status ``manual``).
     """
     instructor_path = Path(instructor_path)
     lesson = instructor_path.name
-    instructor = nbformat.read(instructor_path, as_version=4)
+    instructor = _nbformat().read(instructor_path, as_version=4)
     items = exercises(instructor)
+    manual = [ItemResult(student, lesson, e.grade_id, None, e.points, "manual",
+                         "left for manual grading") for e in manual_items(instructor)]
 
     def all_items(status, message):
         return [ItemResult(student, lesson, e.grade_id, 0.0, e.points, status, message)
-                for e in items]
+                for e in items] + manual
 
-    if submission_path is None or not Path(submission_path).exists():
+    if refused:
+        return all_items("refused", refused)
+    if submission_path is None:
         return all_items("missing", "no submitted notebook")
-    try:
-        submission = nbformat.read(submission_path, as_version=4)
-    except Exception as exc:  # noqa: BLE001 - a broken file of any kind is the student's
-        reason = f"cannot read the notebook: {type(exc).__name__}: {exc}"
-        return all_items("unreadable", reason[:500])
-
+    submission_path = Path(submission_path)
+    submission, why = read_submission(submission_path, submission_path.parent)
+    if submission is None:
+        status = ("missing" if why.startswith("no ") else
+                  "refused" if why.startswith("refused") else "unreadable")
+        return all_items(status, why)
     nb, notes = assemble(instructor, submission, instructor_path.stem)
-    workdir = Path(tempfile.mkdtemp(prefix="vaelearn-grade-"))
-    try:
-        denied = [instructor_path.parent.resolve(), Path(submission_path).resolve().parent.parent,
-                  *[Path(d).resolve() for d in deny]]
-        problems, run_notes = _run(nb, workdir, denied, limits)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    notes += run_notes
-    # The answer cell before each test explains a failure best (e.g. its SyntaxError).
-    results = []
+    if not unsafe_no_sandbox:
+        from .sandbox import bwrap_problem
+
+        problem = bwrap_problem()
+        if problem:
+            raise RuntimeError(f"no sandbox: {problem}; refusing to run student code "
+                               f"(pass {UNSAFE_FLAG} for trusted code only)")
+    cpu = int(limits.notebook_seconds * 2) + 60
+    payload = {
+        "instructor": instructor, "assembled": nb, "cell_seconds": limits.cell_seconds,
+        "notebook_seconds": limits.notebook_seconds,
+        "sandbox": {"memory_mb": limits.memory_mb, "cpu_seconds": cpu, "work_mb": limits.work_mb,
+                    "processes": limits.processes, "mask": [str(m) for m in mask],
+                    "unsafe": bool(unsafe_no_sandbox), "label": label},
+    }
+    # The judge itself runs the instructor's cells too; allow for its own time generously.
+    result = _judge_in_child(payload, 2 * limits.notebook_seconds + 180)
+    if "error" in result:
+        return all_items("failed", f"grader error: {result['error']}")
+    notes += result.get("notes", [])
+    if result.get("start_failed"):
+        return all_items("failed", "; ".join(notes))
+    if result.get("tampered"):
+        return all_items("tampered", "0 points: the submission tampered with the grading "
+                         "(a canary check went wrong); instructor, please review it by hand")
+    errors = {int(k): v for k, v in result["cell_errors"].items()}
+    out = []
     for e in items:
-        cell = nb.cells[e.cell_index]
-        err = problems.get(e.cell_index) or _error_text(cell)
-        if cell.get("execution_count") is None and not err:
-            err = "not run"
-        if err:
-            answer = next((j for j in range(e.cell_index - 1, -1, -1)
-                           if _nbgrader(nb.cells[j]).get("solution")), None)
-            cause = answer is not None and (problems.get(answer) or _error_text(nb.cells[answer]))
-            if cause and cause != err:
-                err = f"{err} (answer cell raised {cause})"
-            results.append(ItemResult(student, lesson, e.grade_id, 0.0, e.points,
-                                      "not run" if err.startswith("not run") else "failed",
-                                      "; ".join([err, *notes])[:1000]))
-        else:
-            results.append(ItemResult(student, lesson, e.grade_id, e.points, e.points, "passed"))
-    return results
+        verdict = result["tests"].get(e.grade_id)
+        if verdict is None:
+            out.append(ItemResult(student, lesson, e.grade_id, 0.0, e.points, "not run",
+                                  "; ".join(["not run", *notes])))
+            continue
+        if verdict["passed"]:
+            out.append(ItemResult(student, lesson, e.grade_id, e.points, e.points, "passed"))
+            continue
+        err = verdict["message"] or "the test failed"
+        answer = next((j for j in range(e.cell_index - 1, -1, -1)
+                       if _nbgrader(nb.cells[j]).get("solution")), None)
+        cause = errors.get(answer) if answer is not None else None
+        if cause and cause != err:
+            err = f"{err} (answer cell: {cause})"
+        out.append(ItemResult(student, lesson, e.grade_id, 0.0, e.points,
+                              "not run" if err.startswith("not run") else "failed",
+                              "; ".join([err, *notes])))
+    return out + manual
 
 
 # --- many submissions -----------------------------------------------------------------------------
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
+    tmp = path.with_name(f".{path.name[:40]}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
     os.replace(tmp, path)
 
 
 def _grade_job(args):
-    instructor, submission, student, limits, deny = args
+    instructor, submission, student, limits, mask, unsafe, refused, label = args
     try:
-        return grade_notebook(instructor, submission, student=student, limits=limits, deny=deny)
+        return grade_notebook(instructor, submission, student=student, limits=limits, mask=mask,
+                              unsafe_no_sandbox=unsafe, refused=refused, label=label)
     except Exception as exc:  # noqa: BLE001 - one submission never stops the others
-        nb = nbformat.read(instructor, as_version=4)
+        nb = _nbformat().read(instructor, as_version=4)
         return [ItemResult(student, Path(instructor).name, e.grade_id, 0.0, e.points, "failed",
-                           f"grader error: {type(exc).__name__}: {exc}"[:500])
+                           f"grader error: {type(exc).__name__}: {exc}")
                 for e in exercises(nb)]
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else "missing"
+def _digest(path: Path | None) -> str:
+    if path is None:
+        return "missing"
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return "not-a-file"
+        flags = os.O_NOFOLLOW | os.O_NONBLOCK
+        with open(path, "rb", opener=lambda p, f: os.open(p, f | flags)) as fh:
+            return hashlib.sha256(fh.read(MAX_NOTEBOOK_BYTES + 1)).hexdigest()[:32]
+    except OSError:
+        return "unreadable"
+
+
+def _safe_cell(value: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula."""
+    value = str(value)
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r", "|", "%") else value
+
+
+def _file_stem(student: str) -> str:
+    """A file name for a student's feedback: their folder name if it is short and plain."""
+    if (len(student.encode()) <= 120 and re.fullmatch(r"[\w.@+-]+", student)
+            and not student.startswith(".")):
+        return student
+    short = re.sub(r"[^\w.@+-]", "_", student)[:60].lstrip(".")
+    return f"{short}-{hashlib.sha256(student.encode()).hexdigest()[:12]}"
+
+
+_COPY_SUFFIX = re.compile(r"(?:\s*\(\d+\)|[ _-]*copy(?: \d+)?|[ _-]+v?\d+)?")
+
+
+def _find_upload(folder: Path, lesson: str, others: set[str]) -> tuple[Path | None, str | None]:
+    """The student's file for ``lesson``: the exact name, else one misnamed upload of it."""
+    exact = folder / lesson
+    if os.path.lexists(exact):
+        return exact, None
+    stem = lesson[:-len(".ipynb")]
+    pattern = re.compile(re.escape(stem) + _COPY_SUFFIX.pattern + r"\.ipynb", re.I)
+    try:
+        names = sorted(e.name for e in os.scandir(folder))
+    except OSError:
+        return None, None
+    found = [n for n in names if n not in others and pattern.fullmatch(n)]
+    if len(found) == 1:
+        return folder / found[0], f"graded the file {found[0]!r} as {lesson!r} (misnamed upload)"
+    if len(found) > 1:
+        return None, f"refused: several candidate files for {lesson!r}: {', '.join(found)}"
+    return None, None
+
+
+def _check_out(subs: Path, out_csv: Path, feedback_dir: Path) -> None:
+    subs_real = os.path.realpath(subs)
+    for arg, p in (("out_csv", out_csv), ("feedback_dir", feedback_dir)):
+        real = os.path.realpath(p)
+        if real == subs_real or real.startswith(subs_real.rstrip("/") + "/"):
+            raise ValueError(f"argument {arg!r}: {p} lies inside the submissions folder")
+    if out_csv.is_dir():
+        raise ValueError(f"argument 'out_csv': {out_csv} is an existing folder, not a CSV file")
+    if feedback_dir.exists() and not feedback_dir.is_dir():
+        raise ValueError(f"argument 'feedback_dir': {feedback_dir} exists and is not a folder")
 
 
 def grade(submissions_dir: str | os.PathLike, out_csv: str | os.PathLike, *,
           lessons_dir: str | os.PathLike = "lessons", lessons: list[str] | None = None,
           feedback_dir: str | os.PathLike | None = None, limits: Limits = Limits(),
-          jobs: int | None = None, resume: bool = False, progress: bool = True) -> Path:
+          jobs: int | None = None, resume: bool = False, progress: bool = True,
+          unsafe_no_sandbox: bool = False) -> Path:
     """Grade every ``SUBMISSIONS_DIR/<student>/<lesson>.ipynb``; write the CSV and feedback.
 
     Parameters
@@ -309,21 +441,28 @@ def grade(submissions_dir: str | os.PathLike, out_csv: str | os.PathLike, *,
     submissions_dir : path-like
         One folder per student.
     out_csv : path-like
-        The grades, columns ``student,lesson,exercise,points,max_points``: one row per student,
-        lesson and exercise. A missing or unreadable notebook gives rows with 0 points.
+        The grades, columns ``student,lesson,exercise,points,max_points,status``: one row per
+        student, lesson and exercise (``points`` empty and status ``manual`` for an answer left
+        to manual grading), then one ``TOTAL`` row per student. A missing, refused or
+        unreadable notebook gives rows with 0 points. Must not lie inside ``submissions_dir``
+        or be an existing folder.
     lessons_dir : path-like
         The instructor's lessons (solutions in them).
     lessons : list of str, optional
-        Lesson file names to grade; default: every lesson any student submitted.
+        Lesson file names to grade. Default: every lesson submitted by at least half the
+        students is graded for everyone (0 points where missing); a lesson fewer students
+        submitted is graded only for those who did.
     feedback_dir : path-like, optional
         One ``<student>.md`` per student saying which tests failed and why
         (default: ``<out_csv stem>_feedback`` beside the CSV).
     limits : Limits
-        Per-cell and per-notebook time, memory.
+        Per-cell and per-notebook time, memory, disk and processes.
     jobs : int, optional
-        Submissions graded at once (default: the number of CPU cores).
+        Submissions graded at once, >= 1 (default: the number of CPU cores).
     resume : bool
-        Skip (student, lesson) pairs already graded from the same files.
+        Skip (student, lesson) pairs this grader already graded from the same files.
+    unsafe_no_sandbox : bool
+        Run student code without bubblewrap: only for trusted code, where no sandbox exists.
 
     Returns
     -------
@@ -331,82 +470,186 @@ def grade(submissions_dir: str | os.PathLike, out_csv: str | os.PathLike, *,
         The CSV written.
     """
     subs, lessons_dir, out_csv = Path(submissions_dir), Path(lessons_dir), Path(out_csv)
+    if not isinstance(limits, Limits):
+        raise ValueError(f"argument 'limits' must be a Limits, got {type(limits).__name__}")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ValueError(f"argument 'jobs' must be an integer >= 1, got {jobs!r}")
     if not subs.is_dir():
         raise ValueError(f"argument 'submissions_dir': {subs} is not a folder")
     if not lessons_dir.is_dir():
         raise ValueError(f"argument 'lessons_dir': {lessons_dir} is not a folder")
-    students = sorted(p.name for p in subs.iterdir() if p.is_dir() and not p.name.startswith("."))
+    feedback_dir = Path(feedback_dir or out_csv.with_name(out_csv.stem + "_feedback"))
+    _check_out(subs, out_csv, feedback_dir)
+    if not unsafe_no_sandbox:
+        from .sandbox import bwrap_problem
+
+        problem = bwrap_problem()
+        if problem:
+            raise ValueError(f"no sandbox for student code: {problem}. Install bubblewrap "
+                             f"(Debian/Ubuntu: apt install bubblewrap) on Linux with user "
+                             f"namespaces, or pass {UNSAFE_FLAG} to run trusted code unisolated")
+    students = sorted(e.name for e in os.scandir(subs)
+                      if not e.name.startswith(".") and (e.is_dir(follow_symlinks=False)
+                                                         or e.is_symlink()))
+    available = sorted(p.name for p in lessons_dir.glob("*.ipynb"))
     if lessons is None:
-        lessons = sorted({f.name for s in students for f in (subs / s).glob("*.ipynb")
-                          if (lessons_dir / f.name).exists()})
-    for name in lessons:
-        if not (lessons_dir / name).exists():
-            raise ValueError(f"argument 'lessons': {name} is not in {lessons_dir}")
+        count = {name: 0 for name in available}
+        for s in students:
+            folder = subs / s
+            if folder.is_symlink():
+                continue
+            for name in available:
+                if _find_upload(folder, name, set(available))[0] is not None:
+                    count[name] += 1
+        class_lessons = [n for n in available if count[n] and 2 * count[n] >= len(students)]
+        extra = [n for n in available if count[n] and n not in class_lessons]
+    else:
+        for name in lessons:
+            if name not in available:
+                raise ValueError(f"argument 'lessons': {name} is not in {lessons_dir}")
+        class_lessons, extra = list(dict.fromkeys(lessons)), []
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     parts = out_csv.with_name(out_csv.name + ".parts")
     parts.mkdir(exist_ok=True)
-    feedback_dir = Path(feedback_dir or out_csv.with_name(out_csv.stem + "_feedback"))
+    os.chmod(parts, 0o700)
     feedback_dir.mkdir(parents=True, exist_ok=True)
-    deny = [subs.resolve(), out_csv.parent.resolve(), feedback_dir.resolve()]
+    key_file = parts / ".hmac-key"
+    if not key_file.exists():
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, secrets.token_hex(32).encode())
+        os.close(fd)
+    key = key_file.read_bytes()
+    mask = [str(p.resolve()) for p in (subs, lessons_dir, out_csv.parent, feedback_dir, parts)]
+    hidden = {name: hidden_test_lines(_nbformat().read(lessons_dir / name, as_version=4))
+              for name in class_lessons + extra}
+    paths = _grader_paths(subs.resolve(), lessons_dir.resolve(), out_csv.parent.resolve(),
+                          feedback_dir.resolve())
 
+    def sign(body: dict) -> str:
+        return hmac.new(key, json.dumps(body, sort_keys=True).encode(), "sha256").hexdigest()
+
+    def part_path(s, name):
+        return parts / (hashlib.sha256(f"{s}\0{name}".encode()).hexdigest()[:32] + ".json")
+
+    def load_part(s, name):
+        try:
+            data = json.loads(part_path(s, name).read_text())
+            body = {"key": data["key"], "items": data["items"]}
+            if hmac.compare_digest(str(data.get("mac", "")), sign(body)):
+                return body
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return None
+
+    plan: dict[str, list[str]] = {}
     todo = []
     for s in students:
-        for name in lessons:
-            sub = subs / s / name
-            key = f"{_digest(sub)}-{_digest(lessons_dir / name)}"
-            part = parts / f"{s}__{name}.json"
-            if resume and part.exists() and json.loads(part.read_text()).get("key") == key:
-                continue
-            todo.append(((lessons_dir / name, sub if sub.exists() else None, s, limits, deny),
-                         part, key))
+        folder = subs / s
+        mine = list(class_lessons)
+        if lessons is None and not folder.is_symlink():
+            mine += [n for n in extra if _find_upload(folder, n, set(available))[0] is not None]
+        plan[s] = mine
+        for name in mine:
+            refused = None
+            if folder.is_symlink():
+                sub, refused = None, "refused: the student's folder is a symbolic link"
+            else:
+                sub, note = _find_upload(folder, name, set(available))
+                if note and note.startswith("refused"):
+                    refused = note
+            key_s = f"{_digest(sub)}-{_digest(lessons_dir / name)}-{refused}"
+            if resume:
+                old = load_part(s, name)
+                if old is not None and old["key"] == key_s:
+                    continue
+            todo.append(((str(lessons_dir / name), None if sub is None else str(sub), s, limits,
+                          mask, unsafe_no_sandbox, refused, f"vaelearn-grade-{os.getpid()}"),
+                         (s, name), key_s,
+                         note if not refused and sub is not None else None))
 
     def collect():
         rows = []
         for s in students:
-            for name in lessons:
-                part = parts / f"{s}__{name}.json"
-                if part.exists():
-                    rows += [ItemResult(**r) for r in json.loads(part.read_text())["items"]]
+            for name in plan[s]:
+                body = load_part(s, name)
+                if body is not None:
+                    rows += [ItemResult(**r) for r in body["items"]]
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(CSV_COLUMNS)
-        for r in rows:
-            w.writerow([r.student, r.lesson, r.exercise, f"{r.points:g}", f"{r.max_points:g}"])
+        for s in students:
+            mine = [r for r in rows if r.student == s]
+            for r in mine:
+                w.writerow([_safe_cell(r.student), _safe_cell(r.lesson), _safe_cell(r.exercise),
+                            "" if r.points is None else f"{r.points:g}", f"{r.max_points:g}",
+                            r.status])
+            auto = [r for r in mine if r.points is not None]
+            if mine:
+                pending = sum(r.points is None for r in mine)
+                w.writerow([_safe_cell(s), "", "TOTAL", f"{sum(r.points for r in auto):g}",
+                            f"{sum(r.max_points for r in auto):g}",
+                            f"total ({pending} manual pending)" if pending else "total"])
         _write_atomic(out_csv, buf.getvalue())
         return rows
 
     def write_feedback(student, rows):
         mine = [r for r in rows if r.student == student]
-        got, total = sum(r.points for r in mine), sum(r.max_points for r in mine)
-        lines = [f"# Feedback for {student}", "", f"Total: {got:g} / {total:g} points", ""]
-        for name in lessons:
+        auto = [r for r in mine if r.points is not None]
+        got, total = sum(r.points for r in auto), sum(r.max_points for r in auto)
+        lines = [f"# Feedback for {clean_text(student, paths=paths)}", "",
+                 f"Total: {got:g} / {total:g} points (autograded)", ""]
+        for name in plan[student]:
             lines += [f"## {name}", ""]
             for r in (r for r in mine if r.lesson == name):
                 mark = "passed" if r.status == "passed" else r.status.upper()
-                lines.append(f"- `{r.exercise}`: {r.points:g}/{r.max_points:g} {mark}"
-                             + (f" — {r.message}" if r.message else ""))
+                pts = "manual" if r.points is None else f"{r.points:g}"
+                msg = clean_text(r.message, hidden=hidden.get(name, set()), paths=paths)
+                lines.append(f"- `{r.exercise}`: {pts}/{r.max_points:g} {mark}"
+                             + (f" — {msg}" if msg else ""))
             lines.append("")
-        _write_atomic(feedback_dir / f"{student}.md", "\n".join(lines))
+        _write_atomic(feedback_dir / f"{_file_stem(student)}.md", "\n".join(lines))
 
-    jobs = max(1, int(jobs or os.cpu_count() or 1))
+    def store(student, name, key_s, items, note):
+        if note:
+            for r in items:
+                r.message = "; ".join(x for x in (note, r.message) if x)
+        body = {"key": key_s, "items": [asdict(r) for r in items]}
+        _write_atomic(part_path(student, name), json.dumps({**body, "mac": sign(body)}))
+
+    jobs = int(jobs or os.cpu_count() or 1)
     bar = None
     if progress and todo:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(todo), desc="grading", unit="notebook")
-    with cf.ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(_grade_job, args): (args[2], part, key) for args, part, key in todo}
-        for fut in cf.as_completed(futures):
-            student, part, key = futures[fut]
-            items = fut.result()
-            _write_atomic(part, json.dumps({"key": key, "items": [asdict(r) for r in items]}))
-            rows = collect()
-            write_feedback(student, rows)
-            if bar is not None:
-                bar.update(1)
-    if bar is not None:
-        bar.close()
-    rows = collect()
-    for s in students:
-        write_feedback(s, rows)
+    try:
+        with cf.ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(_grade_job, args): (who, key_s, note)
+                       for args, who, key_s, note in todo}
+            for fut in cf.as_completed(futures):
+                (student, name), key_s, note = futures[fut]
+                try:
+                    items = fut.result()
+                except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by the OS
+                    nb = _nbformat().read(lessons_dir / name, as_version=4)
+                    items = [ItemResult(student, name, e.grade_id, 0.0, e.points, "failed",
+                                        f"grader error: {type(exc).__name__}")
+                             for e in exercises(nb)]
+                store(student, name, key_s, items, note)
+                write_feedback(student, collect())
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+        rows = collect()
+        for s in students:
+            write_feedback(s, rows)
     return out_csv
+
+
+def _nbformat():
+    """nbformat, imported on first use (it takes seconds; the student's sandbox never needs it)."""
+    import nbformat
+
+    return nbformat

@@ -16,10 +16,12 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
+if TYPE_CHECKING:
+    import nbformat
 
-__all__ = ["Exercise", "exercises", "release_notebook", "release", "solution_lines",
+__all__ = ["Exercise", "exercises", "manual_items", "release_notebook", "release", "solution_lines",
            "hidden_test_lines"]
 
 _SOLUTION = re.compile(r"^[ \t]*### BEGIN SOLUTION.*?^[ \t]*### END SOLUTION[^\n]*", re.M | re.S)
@@ -41,18 +43,17 @@ def _nbgrader(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {})
 
 
-def exercises(nb: nbformat.NotebookNode) -> list[Exercise]:
-    """The autograded test cells of an instructor notebook, in order.
+def _autograded(cell) -> bool:
+    meta = _nbgrader(cell)
+    return (cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+            and not meta.get("task"))
 
-    Raises
-    ------
-    ValueError
-        If two cells share a ``grade_id`` or a graded cell has no positive ``points``.
-    """
+
+def _graded_cells(nb, autograded: bool) -> list[Exercise]:
     found, seen = [], set()
     for i, cell in enumerate(nb.cells):
         meta = _nbgrader(cell)
-        if not meta.get("grade"):
+        if not meta.get("grade") or _autograded(cell) != autograded:
             continue
         gid = meta.get("grade_id")
         if not gid or gid in seen:
@@ -63,6 +64,31 @@ def exercises(nb: nbformat.NotebookNode) -> list[Exercise]:
         seen.add(gid)
         found.append(Exercise(gid, points, i))
     return found
+
+
+def exercises(nb: nbformat.NotebookNode) -> list[Exercise]:
+    """The autograded test cells of an instructor notebook, in order.
+
+    These are nbgrader's "autograder tests": code cells with ``grade`` and without ``solution``.
+    Cells with both ``grade`` and ``solution`` (a manually graded answer, code or markdown) and
+    ``task`` cells are not autograded: see :func:`manual_items`.
+
+    Raises
+    ------
+    ValueError
+        If two cells share a ``grade_id`` or a graded cell has no positive ``points``.
+    """
+    manual_items(nb)  # grade_ids must be unique across both kinds
+    return _graded_cells(nb, True)
+
+
+def manual_items(nb: nbformat.NotebookNode) -> list[Exercise]:
+    """The graded cells left for manual grading (answers with ``grade`` and ``solution``, tasks)."""
+    both = _graded_cells(nb, True) + _graded_cells(nb, False)
+    ids = [e.grade_id for e in both]
+    if len(ids) != len(set(ids)):
+        raise ValueError(f"a grade_id is not unique: {sorted(i for i in ids if ids.count(i) > 1)}")
+    return _graded_cells(nb, False)
 
 
 def _region_lines(nb, pattern) -> set[str]:
@@ -144,13 +170,20 @@ def release(lessons: list[str | os.PathLike], out: str | os.PathLike) -> list[Pa
     for lesson in lessons:
         lesson = Path(lesson)
         try:
-            nb = nbformat.read(lesson, as_version=4)
+            nb = _nbformat().read(lesson, as_version=4)
         except Exception as exc:  # noqa: BLE001 - any parse error is reported the same way
             raise ValueError(f"{lesson}: cannot read notebook ({exc})") from exc
         student = release_notebook(nb, lesson.stem)
         target = out / lesson.name
         tmp = target.with_suffix(".ipynb.tmp")
-        nbformat.write(student, tmp)
+        _nbformat().write(student, tmp)
         os.replace(tmp, target)
         written.append(target)
     return written
+
+
+def _nbformat():
+    """nbformat, imported on first use (it takes seconds; the student's sandbox never needs it)."""
+    import nbformat
+
+    return nbformat

@@ -1,0 +1,184 @@
+"""The student's sandbox on its own: what code inside it cannot do (issue 14).
+
+Each test starts one sandboxed student process (under a second) and runs code in it as a cell.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from vaelearn.classroom import codec
+from vaelearn.classroom.sandbox import Sandbox, bwrap_problem
+
+pytestmark = pytest.mark.skipif(bwrap_problem() is not None,
+                                reason=f"no bubblewrap sandbox here: {bwrap_problem()}")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def box():
+    sandbox = Sandbox(memory_mb=2048, cpu_seconds=60, work_mb=16, processes=8)
+    yield sandbox
+    sandbox.close()
+
+
+def run(box, code: str, seconds: float = 20):
+    reply, problem = box.request({"op": "run", "code": code}, seconds)
+    return reply, problem
+
+
+def value(box, name: str):
+    reply, problem = box.request({"op": "get", "name": name}, 20)
+    assert problem is None and reply["ok"], (reply, problem)
+    return codec.decode(reply["value"])
+
+
+def test_cannot_read_the_lessons_the_repository_or_the_grader_files(box, tmp_path):
+    secret = tmp_path / "grades.csv"
+    secret.write_text("ada,100")
+    lesson = next((ROOT / "lessons").glob("01_*.ipynb"))
+    for path in (lesson, secret, ROOT / "pyproject.toml", Path.home() / ".bashrc"):
+        reply, _ = run(box, f"open({str(path)!r}).read()")
+        assert not reply["ok"] and ("No such file" in reply["error"]
+                                    or "Permission" in reply["error"]), (path, reply)
+    # The repository holds only the package (and the environment, if it lives there).
+    assert run(box, f"import os\nseen = sorted(os.listdir({str(ROOT)!r}))")[0]["ok"]
+    assert set(value(box, "seen")) <= {"vaelearn", Path(sys.prefix).name}
+
+
+def test_sees_only_its_own_processes(box):
+    assert run(box, "import os\npids = sorted(int(p) for p in os.listdir('/proc') "
+                    "if p.isdigit())")[0]["ok"]
+    pids = value(box, "pids")
+    # bubblewrap's init is PID 1 and the student's Python PID 2: nothing of the grader's.
+    assert pids == [1, 2], pids
+
+
+def test_cannot_reach_the_network_tcp_or_udp(box):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    try:
+        code = ("import socket\nerrors = []\n"
+                f"for host in ('127.0.0.1', '1.1.1.1', '10.0.0.1'):\n"
+                "    try:\n"
+                f"        socket.create_connection((host, {port}), timeout=2).close()\n"
+                "        errors.append('connected')\n"
+                "    except OSError as exc:\n"
+                "        errors.append(type(exc).__name__)\n"
+                "udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                "try:\n"
+                "    udp.sendto(b'x', ('8.8.8.8', 53))\n"
+                "    errors.append('sent')\n"
+                "except OSError as exc:\n"
+                "    errors.append(str(exc.errno))\n")
+        assert run(box, code)[0]["ok"]
+        errors = value(box, "errors")
+        assert "connected" not in errors and "sent" not in errors, errors
+    finally:
+        listener.close()
+
+
+def test_cannot_write_outside_its_folder_and_its_folder_is_capped(box, tmp_path):
+    for path in (tmp_path / "x", Path(sys.prefix) / "x", Path("/usr/x"),
+                 ROOT / "vaelearn" / "x.py"):
+        reply, _ = run(box, f"open({str(path)!r}, 'w').write('x')")
+        assert not reply["ok"], path
+        assert not path.exists()
+    assert run(box, "open('/home/student/ok.txt', 'w').write('fine')")[0]["ok"]
+    reply, _ = run(box, "with open('/home/student/big', 'wb') as f:\n"
+                        "    for _ in range(64):\n        f.write(b'x' * 2**20)")
+    assert not reply["ok"] and ("No space" in reply["error"] or "too large" in reply["error"])
+
+
+def test_a_clean_environment(box, monkeypatch):
+    assert run(box, "import os\nenv = dict(os.environ)")[0]["ok"]
+    env = value(box, "env")
+    assert env["HOME"] == "/home/student"
+    assert not set(env) - {"HOME", "TMPDIR", "PATH", "LANG", "USER", "MPLBACKEND",
+                           "MPLCONFIGDIR", "IPYTHONDIR", "VAELEARN_BACKEND", "VAELEARN_DEVICE",
+                           "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "OMP_NUM_THREADS",
+                           "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VAELEARN_PROGRESS", "PWD"}
+
+
+def test_memory_and_process_limits(box):
+    reply, _ = run(box, "blob = bytearray(4 * 2**30)")
+    assert not reply["ok"] and "MemoryError" in reply["error"]
+    reply, _ = run(box, "import os\nkids = []\nfor _ in range(50):\n    pid = os.fork()\n"
+                        "    if pid == 0:\n        import time; time.sleep(30); os._exit(0)\n"
+                        "    kids.append(pid)")
+    assert not reply["ok"] and "Resource temporarily unavailable" in reply["error"], reply
+
+
+def _marker_processes(marker: str) -> list[int]:
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if marker.encode() in p.joinpath("cmdline").read_bytes():
+                    out.append(int(p.name))
+            except OSError:
+                pass
+    return out
+
+
+def test_nothing_outlives_the_sandbox_or_its_time_limit():
+    marker = f"vaelearn-marker-{os.getpid()}-{time.monotonic_ns()}"
+    box = Sandbox(memory_mb=2048, cpu_seconds=60, work_mb=16, processes=8)
+    try:
+        # A detached grandchild in a new session, and a loop that ignores interrupts.
+        code = ("import subprocess, sys\n"
+                f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', "
+                f"{marker!r}], start_new_session=True)")
+        assert run(box, code)[0]["ok"]
+        time.sleep(0.5)
+        assert _marker_processes(marker), "the grandchild should be running now"
+        start = time.monotonic()
+        reply, problem = run(box, "import signal\n"
+                                  "signal.signal(signal.SIGINT, lambda *args: None)\n"
+                                  "while True:\n    pass", seconds=1)
+        assert reply is None and "did not stop when interrupted" in problem
+        assert time.monotonic() - start < 1 + 3 + 5  # limit + grace + slack for a busy machine
+        assert box.dead
+    finally:
+        box.close()
+    deadline = time.monotonic() + 5
+    while _marker_processes(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _marker_processes(marker), "a student's process outlived its sandbox"
+
+
+def test_an_interruptible_cell_is_interrupted_and_the_process_goes_on(box):
+    reply, problem = run(box, "import time\ntime.sleep(30)", seconds=1)
+    assert "interrupted" in problem and "KeyboardInterrupt" in reply["error"]
+    assert run(box, "x = 1")[0]["ok"] and value(box, "x") == 1
+
+
+def test_only_plain_data_comes_out():
+    for good in (None, True, 3, -2**70, 1.5, float("inf"), 2j, "é", [1, (2, 3)],
+                 {"a": [1.0]}, {1: 2}):
+        assert codec.decode(codec.encode(good)) == good
+    import numpy as np
+
+    arr = codec.decode(codec.encode(np.arange(6.0).reshape(2, 3)))
+    assert type(arr) is np.ndarray and arr.dtype == np.float64 and arr.shape == (2, 3)
+
+    class Sub(np.ndarray):
+        pass
+
+    assert type(codec.decode(codec.encode(np.zeros(2).view(Sub)))) is np.ndarray
+    for bad in (object(), np.array([object()]), type("F", (float,), {})(1.0), lambda: 0):
+        with pytest.raises(codec.NotPlainData):
+            codec.encode(bad)
+    for forged in ({"x": 1}, {"a": "|O8", "shape": [1], "data": ""},
+                   {"a": "<f8", "shape": [3], "data": "AAAA"}, {"f": "1e999999"}, [1],
+                   {"g": '{"bit_generator": "os.system"}'}):
+        with pytest.raises((codec.NotPlainData, ValueError)):
+            codec.decode(forged)
