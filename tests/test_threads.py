@@ -109,3 +109,17 @@ def test_bad_progress_mode_names_the_variable(monkeypatch):
     monkeypatch.setenv("VAELEARN_PROGRESS", "fancy")
     with pytest.raises(ValueError, match="VAELEARN_PROGRESS"):
         _progress_bar(3, True, "VAE")
+
+
+def test_off_progress_writes_nothing(monkeypatch, capsys):
+    """``off`` (what the classroom sandbox sets) silences the bar even when progress=True."""
+    assert _bar_output(monkeypatch, capsys, "off") == ""
+
+
+def test_classroom_sandbox_progress_mode_is_a_valid_mode(monkeypatch):
+    """The grader's student processes set VAELEARN_PROGRESS; an unknown mode would make every
+    training cell of a graded lesson raise (it did: every lesson that trains scored 0)."""
+    from vaelearn.classroom.sandbox import SANDBOX_ENV
+
+    monkeypatch.setenv("VAELEARN_PROGRESS", SANDBOX_ENV["VAELEARN_PROGRESS"])
+    _progress_bar(2, True, "VAE").close()
