@@ -169,6 +169,10 @@ def test_only_plain_data_comes_out():
 
     arr = codec.decode(codec.encode(np.arange(6.0).reshape(2, 3)))
     assert type(arr) is np.ndarray and arr.dtype == np.float64 and arr.shape == (2, 3)
+    # a 0-d array (what vaelearn.info returns for one distribution) keeps its shape: lesson 01's
+    # float(my_extra_bits_kl) raised TypeError when it came back as shape (1,)
+    zero_d = codec.decode(codec.encode(np.asarray(1.5)))
+    assert zero_d.shape == () and float(zero_d) == 1.5
 
     class Sub(np.ndarray):
         pass

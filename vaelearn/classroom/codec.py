@@ -55,7 +55,8 @@ def encode(obj, _depth: int = 0):
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind not in _KINDS:
             raise NotPlainData(f"an array of dtype {obj.dtype} is not plain data")
-        arr = np.ascontiguousarray(np.asarray(obj).view(np.ndarray))
+        # copy(order='C'), not ascontiguousarray: that one turns a 0-d array into shape (1,)
+        arr = np.asarray(obj).view(np.ndarray).copy(order="C")
         return {"a": arr.dtype.str, "shape": list(arr.shape),
                 "data": base64.b64encode(arr.tobytes()).decode()}
     if isinstance(obj, np.random.Generator):
