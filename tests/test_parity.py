@@ -143,7 +143,7 @@ def vae_case(name, **loss_kw):
             out.update(
                 elbo=tuple(t), elbo_mc=tuple(tm), iwae=vae.iwae_bound(x, eps),
                 z_mean=z_mean, z_logvar=z_logvar, rec=vae.reconstruct(x),
-                sample=vae.sample(3, _rng(12)),
+                sample=vae.sample(3, _rng(12)), raw=vae.decode_raw(_gauss((3, 3), seed=13)),
             )
         return out
 

@@ -688,6 +688,17 @@ class VAE(_Model):
         z = _as_data(z, self.z_dim, self.dtype, "z")
         return self._mean_from_raw(self._decode_raw(z))
 
+    def decode_raw(self, z):
+        """The decoder's output before the likelihood: the parameters of p(x|z).
+
+        Logits ``(batch_size, x_dim)`` (Bernoulli, continuous Bernoulli), logits
+        ``(batch_size, x_dim, n_levels)`` (categorical), or means (Gaussian). Lesson 05 draws
+        samples of x from them.
+        """
+        z = _as_data(z, self.z_dim, self.dtype, "z")
+        out = self._decode_raw(z)
+        return self._cat_logits(out) if self.likelihood == "categorical" else out
+
     def sample_eps(self, n, rng, n_samples=None):
         """Standard normal noise from ``rng``: ``(n, z_dim)``, or ``(n_samples, n, z_dim)``.
 

@@ -438,6 +438,16 @@ class VAE(_Model):
         with torch.set_grad_enabled(tin):
             return _out(self._mean_from_raw_t(self._decode_raw_t(z)), tin)
 
+    def decode_raw(self, z):
+        """The decoder's output before the likelihood (see :meth:`vaelearn.numpy.VAE.decode_raw`):
+        logits, ``(batch_size, x_dim, n_levels)`` logits (categorical), or Gaussian means."""
+        z, tin = self._tensor(z, self.z_dim, "z")
+        with torch.set_grad_enabled(tin):
+            out = self._decode_raw_t(z)
+            if self.likelihood == "categorical":
+                out = out.reshape(*out.shape[:-1], self.x_dim, self.n_levels)
+            return _out(out, tin)
+
     def sample_eps(self, n, rng, n_samples=None):
         """Standard normal noise from ``rng`` (NumPy), ``(n, z_dim)`` or ``(n_samples, n, z_dim)``.
 
