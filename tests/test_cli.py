@@ -132,10 +132,33 @@ def test_train_missing_out_exits_2(capsys):
     assert info.value.code == 2 and "--out" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("likelihood", ["continuous_bernoulli", "categorical"])
+def test_train_grey_level_likelihoods(tmp_path, capsys, likelihood):
+    # the new decoders train from the CLI and their checkpoint loads into both backends
+    assert _train(tmp_path, "--likelihood", likelihood, "--hidden", "16") == 0
+    assert likelihood in capsys.readouterr().out
+    import vaelearn
+    from vaelearn.data import load_digits
+
+    x = load_digits().x_test[:5]
+    eps = np.zeros((5, 2))
+    elbos = []
+    for name in ("numpy", "torch"):
+        B = vaelearn.get_backend(name)
+        m = B.load_checkpoint(next(tmp_path.glob("*.npz")))
+        assert m.likelihood == likelihood
+        elbos.append(np.asarray(m.elbo(x, eps).elbo))
+    np.testing.assert_allclose(elbos[1], elbos[0], rtol=1e-10)
+    if likelihood == "categorical":
+        assert m.n_levels == 17
+
+
 def test_train_bad_combinations_exit_1(tmp_path, capsys):
     assert _train(tmp_path / "a", "--backend", "numpy", "--device", "cuda") == 1
     assert "numpy backend is cpu only" in capsys.readouterr().err
     assert _train(tmp_path / "b", "--sigma", "0.5") == 1
+    assert "--sigma applies to --likelihood gaussian" in capsys.readouterr().err
+    assert _train(tmp_path / "b2", "--sigma", "0.5", "--likelihood", "categorical") == 1
     assert "--sigma applies to --likelihood gaussian" in capsys.readouterr().err
     a_file = tmp_path / "file"
     a_file.write_text("x")

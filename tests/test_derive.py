@@ -224,3 +224,18 @@ def test_a_relation_sympy_already_decided_is_refused():
     d = Derivation("decided too early")
     with pytest.raises(ValueError, match="constant False"):
         d.step("a relation sympy evaluates on construction", sp.Eq(x, sp.Matrix([[1, 2]])))
+
+
+def test_hyperbolic_forms_are_accepted_and_wrong_ones_rejected():
+    # tanh against its exponential form: the simplifier alone misses it, the rewrite finds it
+    ell = sp.Symbol("ell", positive=True)
+    c = sp.Symbol("C")
+    d = Derivation("hyperbolic")
+    d.step("start", sp.Eq(c, ell * (1 + sp.exp(ell)) / (sp.exp(ell) - 1)), rule="given")
+    d.step("the same as l / tanh(l/2)", sp.Eq(c, ell / sp.tanh(ell / 2)))
+    assert d.verify().verified
+    bad = Derivation("hyperbolic, wrong")
+    bad.step("start", sp.Eq(c, ell * (1 + sp.exp(ell)) / (sp.exp(ell) - 1)), rule="given")
+    bad.step("not l / tanh(l)", sp.Eq(c, ell / sp.tanh(ell)))
+    with pytest.raises(DerivationError, match="step 2"):
+        bad.verify()

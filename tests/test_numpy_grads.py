@@ -52,9 +52,11 @@ def check_model_grads(model, loss_fn):
     return loss
 
 
-def data(rng, n, x_dim, kind):
-    if kind == "bernoulli":
+def data(rng, n, x_dim, kind, n_levels=17):
+    if kind in ("bernoulli", "continuous_bernoulli"):
         return rng.uniform(0, 1, size=(n, x_dim))  # grey levels in [0, 1]
+    if kind == "categorical":
+        return rng.integers(0, n_levels, size=(n, x_dim)) / (n_levels - 1)  # digits: 17
     return rng.normal(size=(n, x_dim))
 
 
@@ -140,6 +142,9 @@ VAE_CASES = {
     "gaussian-learned": dict(likelihood="gaussian", sigma="learned"),
     "beta": dict(likelihood="bernoulli", beta=3.5),
     "free-bits": dict(likelihood="gaussian", sigma=0.5, free_bits=0.09),
+    "continuous-bernoulli": dict(likelihood="continuous_bernoulli"),
+    "categorical": dict(likelihood="categorical"),
+    "categorical-3-levels": dict(likelihood="categorical", n_levels=3),
 }
 
 
@@ -156,7 +161,7 @@ def make_vae(kwargs, seed=1):
 def test_vae_grads(name, n_samples):
     rng = np.random.default_rng(5)
     vae = make_vae(VAE_CASES[name])
-    x = data(rng, 4, 5, vae.likelihood)
+    x = data(rng, 4, 5, vae.likelihood, vae.n_levels)
     eps = vae.sample_eps(4, rng, n_samples=n_samples)
     loss = check_model_grads(vae, lambda: vae.loss_and_grads(x, eps))
     # the loss is the mean -ELBO when beta = 1 and no free bits bind (oracle: the terms)
@@ -177,11 +182,13 @@ def test_free_bits_case_is_mixed():
     assert floored.any() and (~floored).any(), kl_dim
 
 
-@pytest.mark.parametrize("name", ["bernoulli", "gaussian-fixed", "gaussian-learned"])
+@pytest.mark.parametrize(
+    "name", ["bernoulli", "gaussian-fixed", "gaussian-learned", "continuous-bernoulli",
+             "categorical"])
 def test_vae_iwae_grads(name):
     rng = np.random.default_rng(6)
     vae = make_vae(VAE_CASES[name])
-    x = data(rng, 3, 5, vae.likelihood)
+    x = data(rng, 3, 5, vae.likelihood, vae.n_levels)
     eps = vae.sample_eps(3, rng, n_samples=5)
     loss = check_model_grads(vae, lambda: vae.loss_and_grads(x, eps, objective="iwae"))
     assert abs(loss + vae.iwae_bound(x, eps).mean()) < 1e-12 * max(1.0, abs(loss))

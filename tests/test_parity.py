@@ -84,7 +84,22 @@ def dist_case(B):
         "lme": B.logmeanexp(500 * eps3, axis=0),
         "softplus": B.softplus(logits),
         "sigmoid": B.sigmoid(logits),
+        # the continuous Bernoulli at large logits and across its series switch points
+        "cb": B.log_px_given_z_continuous_bernoulli(x, logits),
+        "cb_near0": B.log_px_given_z_continuous_bernoulli(x, 0.2 * _gauss((5, 7), seed=7)),
+        "cb_bw": B.log_px_given_z_continuous_bernoulli_backward(x, logits, _gauss((5,), 9)),
+        "cb_log_norm": B.continuous_bernoulli_log_norm(logits),
+        "cb_mean": B.continuous_bernoulli_mean(logits),
+        "cb_sample": B.continuous_bernoulli_sample(logits, _x01(5, 7, seed=8)),
+        "cat": B.log_px_given_z_categorical(_levels(), 3 * _gauss((5, 7, 17), seed=9)),
+        "cat_bw": B.log_px_given_z_categorical_backward(
+            _levels(), 3 * _gauss((5, 7, 17), seed=9), _gauss((5,), 9)),
     }
+
+
+def _levels(n=5, d=7, seed=0):
+    """Integer grey levels 0..16, like the 8x8 digits' x * 16."""
+    return _rng(seed).integers(0, 17, size=(n, d))
 
 
 # ---------------------------------------------------------------------------- models
@@ -94,6 +109,8 @@ VAE_CONFIGS = {
     "gaussian": dict(likelihood="gaussian", sigma=0.4, activation="tanh"),
     "learned": dict(likelihood="gaussian", sigma="learned", hidden_dims=(8, 5)),
     "fb-beta": dict(likelihood="bernoulli", beta=2.0, free_bits=0.05, activation="softplus"),
+    "cb": dict(likelihood="continuous_bernoulli"),
+    "categorical": dict(likelihood="categorical", activation="tanh"),
 }
 
 
@@ -110,7 +127,10 @@ def init_case(B):
 def vae_case(name, **loss_kw):
     def fn(B):
         vae = _vae(B, name)
-        x = _x01() if vae.likelihood == "bernoulli" else _gauss((6, 7), seed=10)
+        x = {"bernoulli": _x01(), "continuous_bernoulli": _x01(),
+             "categorical": _levels(6, 7, seed=10) / 16}.get(vae.likelihood)
+        if x is None:
+            x = _gauss((6, 7), seed=10)
         rng = _rng(11)
         n_samples = 4 if loss_kw.get("objective") == "iwae" else 2
         eps = vae.sample_eps(6, rng, n_samples=n_samples)
@@ -123,7 +143,7 @@ def vae_case(name, **loss_kw):
             out.update(
                 elbo=tuple(t), elbo_mc=tuple(tm), iwae=vae.iwae_bound(x, eps),
                 z_mean=z_mean, z_logvar=z_logvar, rec=vae.reconstruct(x),
-                sample=vae.sample(3, _rng(12)),
+                sample=vae.sample(3, _rng(12)), raw=vae.decode_raw(_gauss((3, 3), seed=13)),
             )
         return out
 
@@ -178,6 +198,8 @@ def fit_case(model, **fit_kw):
         x_train, x_test = _digits()
         if model == "vae":
             m = B.VAE(64, (32,), 2, seed=5)
+        elif model in ("continuous_bernoulli", "categorical"):
+            m = B.VAE(64, (32,), 2, likelihood=model, seed=5)
         elif model == "gvae":
             m = B.VAE(64, (32,), 3, likelihood="gaussian", sigma="learned", seed=5)
         else:
@@ -208,6 +230,9 @@ CASES = [
     ("vae-score", vae_case("bernoulli", estimator="score")),
     ("vae-score-baseline", vae_case("learned", estimator="score", baseline=-3.0)),
     ("vae-iwae", vae_case("gaussian", objective="iwae")),
+    ("vae-cb-iwae", vae_case("cb", objective="iwae")),
+    ("vae-categorical-iwae", vae_case("categorical", objective="iwae")),
+    ("vae-categorical-score", vae_case("categorical", estimator="score")),
     ("ae-mse", ae_case(loss="mse")),
     ("ae-bce", ae_case(loss="bce", activation="tanh")),
     ("ae-linear", ae_case(loss="mse", linear=True)),
@@ -219,6 +244,8 @@ CASES = [
     ("fit-gvae-iwae", fit_case("gvae", loss_kwargs={"objective": "iwae", "n_samples": 3})),
     ("fit-vae-score", fit_case("vae", loss_kwargs={"estimator": "score", "n_samples": 2})),
     ("fit-vae-denoise", fit_case("vae", corrupt=_flip)),
+    ("fit-vae-cb", fit_case("continuous_bernoulli")),
+    ("fit-vae-categorical", fit_case("categorical")),
     ("fit-ae", fit_case("ae", corrupt=_flip)),
 ]
 

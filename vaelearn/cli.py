@@ -193,9 +193,10 @@ def register_train(subparsers) -> None:
     )
     model.add_argument(
         "--likelihood",
-        choices=("bernoulli", "gaussian"),
+        choices=("bernoulli", "gaussian", "continuous_bernoulli", "categorical"),
         default="bernoulli",
-        help="decoder p(x|z) [default: bernoulli]",
+        help="decoder p(x|z); categorical: one softmax per pixel over its grey levels (17 for "
+        "digits, 256 for mnist) [default: bernoulli]",
     )
     model.add_argument(
         "--sigma",
@@ -352,7 +353,7 @@ def train(args) -> int:
         raise CommandError(
             f"--device {args.device} needs --backend torch; the numpy backend is cpu only"
         )
-    if args.likelihood == "bernoulli" and args.sigma != 1.0:
+    if args.likelihood != "gaussian" and args.sigma != 1.0:
         raise CommandError("--sigma applies to --likelihood gaussian only")
     _check_out(args.out)
 
@@ -372,6 +373,8 @@ def train(args) -> int:
                 beta=args.beta,
                 seed=args.seed,
                 dtype="float64",
+                # the data's grey levels: digits x = pixel / 16, mnist x = byte / 255
+                n_levels=17 if args.data == "digits" else 256,
             )
     except (MemoryError, RuntimeError) as exc:  # numpy MemoryError; torch's allocator error
         if isinstance(exc, RuntimeError) and "alloc" not in str(exc).lower():

@@ -24,7 +24,10 @@ import numpy as np
 
 from .distributions import (
     LOG_2PI,
+    _cb_mean,
     _log_normal_eps,
+    _log_softmax,
+    continuous_bernoulli_log_norm,
     kl_normal_std_normal,
     log_normal,
     logmeanexp,
@@ -165,6 +168,30 @@ def _as_eps(eps, n, z_dim, dtype, name="eps", need_3d=False):
     if not np.all(np.isfinite(eps)):
         raise ValueError(f"argument {name!r} contains NaN or infinite values")
     return eps
+
+
+LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli", "categorical")
+
+
+def _check_likelihood(likelihood, n_levels):
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(
+            f"argument 'likelihood' is {likelihood!r}; expected one of "
+            + ", ".join(repr(s) for s in LIKELIHOODS)
+        )
+    if not _is_int(n_levels) or n_levels < 2:
+        raise ValueError(f"argument 'n_levels' is {n_levels!r}; expected an int >= 2")
+    return likelihood, int(n_levels)
+
+
+def _check_on_grid(x, n_levels, name="x"):
+    """Categorical data: every value a multiple of 1/(n_levels-1) (to 1e-4 of a step)."""
+    t = np.asarray(x, dtype=np.float64) * (n_levels - 1)
+    if t.size and np.max(np.abs(t - np.rint(t))) > 1e-4:
+        raise ValueError(
+            f"argument {name!r} is not on the grid of {n_levels} levels 0, 1/{n_levels - 1}, "
+            "..., 1 that a categorical decoder models (e.g. the 8x8 digits: 17 levels)"
+        )
 
 
 def _check_rng(rng):
@@ -516,7 +543,11 @@ class VAE(_Model):
     hidden_dims : sequence of int, default (128,)
         Encoder hidden widths; the decoder uses them reversed.
     z_dim : int, default 2
-    likelihood : {"bernoulli", "gaussian"}, default "bernoulli"
+    likelihood : {"bernoulli", "gaussian", "continuous_bernoulli", "categorical"}
+        Default "bernoulli". ``"continuous_bernoulli"``: the normalised density on [0, 1]
+        (Loaiza-Ganem & Cunningham 2019) from the same logits; ``"categorical"``: ``n_levels``
+        logits per pixel (the decoder's output has ``x_dim * n_levels`` units, pixel-major) and
+        data on the grid ``0, 1/(n_levels-1), ..., 1`` (the 8x8 digits: 17 levels).
     sigma : float or "learned", default 1.0
         Standard deviation of the Gaussian decoder; ``"learned"`` adds the parameter
         ``decoder.logsigma`` (one shared sigma, initialised at 1). Ignored for Bernoulli.
@@ -529,6 +560,8 @@ class VAE(_Model):
     activation : str, default "relu"
     seed : int, default 0
     dtype : {"float64", "float32"}, default "float64"
+    n_levels : int, default 17
+        Grey levels per pixel of the categorical decoder (ignored by the others).
     """
 
     kind = "vae"
@@ -546,13 +579,11 @@ class VAE(_Model):
         activation="relu",
         seed=0,
         dtype="float64",
+        n_levels=17,
     ):
         x_dim, hidden_dims, z_dim = _check_sizes(x_dim, hidden_dims, z_dim)
         seed = _check_seed(seed)
-        if likelihood not in ("bernoulli", "gaussian"):
-            raise ValueError(
-                f"argument 'likelihood' is {likelihood!r}; expected 'bernoulli' or 'gaussian'"
-            )
+        likelihood, n_levels = _check_likelihood(likelihood, n_levels)
         learned = isinstance(sigma, str)
         if learned and sigma != "learned":
             raise ValueError(f"argument 'sigma' is {sigma!r}; expected a float > 0 or 'learned'")
@@ -583,6 +614,10 @@ class VAE(_Model):
             "seed": int(seed),
             "dtype": self.dtype,
         }
+        self.n_levels = n_levels
+        if likelihood == "categorical":
+            self.config["n_levels"] = n_levels
+        out_dim = x_dim * n_levels if likelihood == "categorical" else x_dim
         rng = np.random.default_rng(seed)
         self.params = {}
         enc_dims = (x_dim, *hidden_dims)
@@ -592,7 +627,7 @@ class VAE(_Model):
         self._enc_mean = _head("encoder.mean", enc_dims[-1], z_dim, rng, self.dtype, p)
         self._enc_logvar = _head("encoder.logvar", enc_dims[-1], z_dim, rng, self.dtype, p)
         self._dec = _Stack("decoder", dec_dims, activation, rng, self.dtype, p)
-        self._dec_out = _head("decoder.out", dec_dims[-1], x_dim, rng, self.dtype, p)
+        self._dec_out = _head("decoder.out", dec_dims[-1], out_dim, rng, self.dtype, p)
         self._heads = {
             "encoder.mean": self._enc_mean,
             "encoder.logvar": self._enc_logvar,
@@ -604,9 +639,29 @@ class VAE(_Model):
     # -- helpers ------------------------------------------------------------------------------
 
     def _check_x(self, x, name="x"):
-        return _as_data(
-            x, self.x_dim, self.dtype, name, unit_interval=self.likelihood == "bernoulli"
-        )
+        x = _as_data(x, self.x_dim, self.dtype, name, unit_interval=self.likelihood != "gaussian")
+        if self.likelihood == "categorical":
+            _check_on_grid(x, self.n_levels, name)
+        return x
+
+    def _levels(self, x):
+        """Data in [0, 1] on the grid as integer levels 0..n_levels-1."""
+        return np.rint(x * (self.n_levels - 1)).astype(np.intp)
+
+    def _cat_logits(self, out):
+        """Decoder output (..., x_dim * K) as (..., x_dim, K)."""
+        return out.reshape(*out.shape[:-1], self.x_dim, self.n_levels)
+
+    def _mean_from_raw(self, out):
+        """Mean of p(x|z) from the decoder's raw output."""
+        if self.likelihood == "bernoulli":
+            return sigmoid(out)
+        if self.likelihood == "continuous_bernoulli":
+            return _cb_mean(out)  # not sigmoid(out): the CB's mean is pulled towards 1/2
+        if self.likelihood == "categorical":
+            grid = np.arange(self.n_levels, dtype=self.dtype) / (self.n_levels - 1)
+            return np.exp(_log_softmax(self._cat_logits(out))) @ grid
+        return out
 
     def _log_sigma(self):
         """log sigma of the Gaussian decoder: the parameter, or a Python float if fixed."""
@@ -615,7 +670,8 @@ class VAE(_Model):
         return math.log(self.sigma)
 
     def _decode_raw(self, z):
-        """Decoder output before the likelihood: logits (Bernoulli) or means (Gaussian)."""
+        """Decoder output before the likelihood: logits (Bernoulli, continuous Bernoulli,
+        categorical: ``x_dim * n_levels``) or means (Gaussian)."""
         return self._dec_out(self._dec(z))
 
     # -- public forward -----------------------------------------------------------------------
@@ -627,10 +683,21 @@ class VAE(_Model):
         return self._enc_mean(h), self._enc_logvar(h)
 
     def decode(self, z):
-        """Mean of p(x|z), shape ``(batch_size, x_dim)``: probabilities (Bernoulli) or means."""
+        """Mean of p(x|z), shape ``(batch_size, x_dim)``: probabilities (Bernoulli), the CB mean
+        (not sigmoid of the logits), the mean grey level (categorical) or the Gaussian mean."""
+        z = _as_data(z, self.z_dim, self.dtype, "z")
+        return self._mean_from_raw(self._decode_raw(z))
+
+    def decode_raw(self, z):
+        """The decoder's output before the likelihood: the parameters of p(x|z).
+
+        Logits ``(batch_size, x_dim)`` (Bernoulli, continuous Bernoulli), logits
+        ``(batch_size, x_dim, n_levels)`` (categorical), or means (Gaussian). Lesson 05 draws
+        samples of x from them.
+        """
         z = _as_data(z, self.z_dim, self.dtype, "z")
         out = self._decode_raw(z)
-        return sigmoid(out) if self.likelihood == "bernoulli" else out
+        return self._cat_logits(out) if self.likelihood == "categorical" else out
 
     def sample_eps(self, n, rng, n_samples=None):
         """Standard normal noise from ``rng``: ``(n, z_dim)``, or ``(n_samples, n, z_dim)``.
@@ -663,6 +730,13 @@ class VAE(_Model):
         if self.likelihood == "bernoulli":
             log_px, _ = _bernoulli_terms(x, out)
             return log_px
+        if self.likelihood == "continuous_bernoulli":
+            log_px, _ = _bernoulli_terms(x, out)
+            return log_px + np.sum(continuous_bernoulli_log_norm(out), axis=-1)
+        if self.likelihood == "categorical":
+            lsm = _log_softmax(self._cat_logits(out))
+            idx = np.broadcast_to(self._levels(x), lsm.shape[:-1])[..., None]
+            return np.sum(np.take_along_axis(lsm, idx, axis=-1)[..., 0], axis=-1)
         log_sigma = self._log_sigma()
         diff = x - out
         inv_var = np.exp(-2 * log_sigma)
@@ -746,7 +820,7 @@ class VAE(_Model):
         k, n, _ = eps.shape
         hd, dec_caches = self._dec.forward(z.reshape(k * n, self.z_dim))
         out = self._dec_out(hd)
-        out = out.reshape(k, n, self.x_dim)
+        out = out.reshape(k, n, out.shape[-1])
         x = x if x_target is None else x_target
         probs = None
         if self.likelihood == "bernoulli":
@@ -845,10 +919,19 @@ class VAE(_Model):
             loss = float(-log_px.mean() + self.beta * kl_term)
 
         # ---- decoder: d loss / d out, for each (sample, example), flattened to (k*n, x_dim) ----
-        x_flat_shape = (k * n, self.x_dim)
+        x_flat_shape = (k * n, out.shape[-1])
         if self.likelihood == "bernoulli":
             # d(-log p)/d logits = sigmoid(l) - x
             d_out = (probs - x) * coef
+        elif self.likelihood == "continuous_bernoulli":
+            # d(-log CB)/d logits = E[x] - x  (vaelearn.derivations.continuous_bernoulli)
+            d_out = (_cb_mean(out) - x) * coef
+        elif self.likelihood == "categorical":
+            # d(-log p)/d logits = softmax(l) - onehot(x), per pixel
+            p = np.exp(_log_softmax(self._cat_logits(out)))  # (k, n, x_dim, K)
+            idx = np.broadcast_to(self._levels(x), p.shape[:-1])[..., None]
+            np.put_along_axis(p, idx, np.take_along_axis(p, idx, -1) - 1, axis=-1)
+            d_out = p.reshape(out.shape) * coef
         else:
             log_sigma = self._log_sigma()
             inv_var = np.exp(-2 * log_sigma)

@@ -20,6 +20,13 @@ __all__ = [
     "kl_normal_std_normal",
     "log_px_given_z_bernoulli",
     "log_px_given_z_gaussian",
+    "log_px_given_z_continuous_bernoulli",
+    "log_px_given_z_continuous_bernoulli_backward",
+    "continuous_bernoulli_log_norm",
+    "continuous_bernoulli_mean",
+    "continuous_bernoulli_sample",
+    "log_px_given_z_categorical",
+    "log_px_given_z_categorical_backward",
     "log_normal",
     "logmeanexp",
     "softplus",
@@ -291,3 +298,221 @@ def logmeanexp(a, axis=0):
     """
     (a,), tin = _to_tensors(a)
     return _out(_logmeanexp_t(a, axis), tin)
+
+
+# ----------------------------------------------------------------------------------------------
+# likelihoods for grey-level pixels (lesson 05); see vaelearn.numpy.distributions for the maths
+# ----------------------------------------------------------------------------------------------
+
+from vaelearn.numpy.distributions import (  # noqa: E402  (the same constants in both backends)
+    _CB_LOG_NORM_SERIES,
+    _CB_LOG_NORM_SWITCH,
+    _CB_MEAN_SWITCH,
+    _LANGEVIN_SERIES,
+    _check_levels,
+)
+
+
+def _poly_t(coefs, t):
+    out = torch.full_like(t, coefs[-1])
+    for c in coefs[-2::-1]:
+        out = out * t + c
+    return out
+
+
+def _check_logits_t(name, t):
+    if torch.isnan(t).any():
+        raise ValueError(f"argument {name!r} contains NaN values")
+
+
+def _cb_log_norm_t(logits):
+    # series below the switch; the other branch gets a safe input so its gradient is finite
+    a = logits.abs()
+    small = a < _CB_LOG_NORM_SWITCH
+    u2 = torch.where(small, a, torch.zeros_like(a)) ** 2 / 4
+    series = math.log(2.0) + u2 * _poly_t(_CB_LOG_NORM_SERIES, u2)
+    big = torch.where(small, torch.ones_like(a), a)
+    closed = torch.log(big / torch.tanh(big / 2))
+    return torch.where(small, series, closed)
+
+
+def _cb_mean_t(logits):
+    # series below the switch; 1/|l| - 1/expm1(|l|) (the mean at -|l|) above, as in NumPy
+    a = logits.abs()
+    small = a < _CB_MEAN_SWITCH
+    us = torch.where(small, logits, torch.zeros_like(logits)) / 2
+    series = 0.5 + 0.5 * us * _poly_t(_LANGEVIN_SERIES, us * us)
+    big = torch.where(small, torch.ones_like(a), a)
+    at_neg = 1 / big - 1 / torch.expm1(big)
+    closed = torch.where(logits < 0, at_neg, 1 - at_neg)
+    return torch.where(small, series, closed)
+
+
+def continuous_bernoulli_log_norm(logits):
+    r"""Log normaliser :math:`\log C = \log(\ell/\tanh(\ell/2))` of the continuous Bernoulli
+    from logits; a Taylor series below ``|logit| < 0.1``. See
+    :func:`vaelearn.numpy.continuous_bernoulli_log_norm`. Lesson 05.
+
+    Parameters
+    ----------
+    logits : array, any shape
+
+    Returns
+    -------
+    array, the shape of ``logits``
+    """
+    (logits,), tin = _to_tensors(logits)
+    _check_logits_t("logits", logits)
+    return _out(_cb_log_norm_t(logits), tin)
+
+
+def continuous_bernoulli_mean(logits):
+    r"""Mean :math:`\tfrac12 + \tfrac12(\coth(\ell/2) - 2/\ell)` of the continuous Bernoulli.
+    See :func:`vaelearn.numpy.continuous_bernoulli_mean`. Lesson 05.
+
+    Parameters
+    ----------
+    logits : array, any shape
+
+    Returns
+    -------
+    array, the shape of ``logits``
+    """
+    (logits,), tin = _to_tensors(logits)
+    _check_logits_t("logits", logits)
+    return _out(_cb_mean_t(logits), tin)
+
+
+def _cb_sample_t(logits, u):
+    a = logits.abs()
+    tiny = a < 1e-6
+    far = a >= 30
+    mid = ~(tiny | far)
+    lt = torch.where(tiny, logits, torch.zeros_like(logits))
+    x_tiny = u + u * (1 - u) * (lt / 2 + lt * lt * (1 - 2 * u) / 6)
+    lm = torch.where(mid, logits, torch.ones_like(logits))
+    x_mid = torch.log1p(u * torch.expm1(lm)) / lm
+    lf = torch.where(far, logits, torch.full_like(logits, 30.0))
+    x_far = torch.logaddexp(torch.log1p(-u), torch.log(u) + lf) / lf
+    x = torch.where(tiny, x_tiny, torch.where(mid, x_mid, x_far))
+    return torch.clamp(x, 0, 1)
+
+
+def continuous_bernoulli_sample(logits, u):
+    r"""Inverse-CDF draws :math:`x = \log((1-u) + u e^\ell)/\ell` from the continuous
+    Bernoulli given uniform noise ``u``. See :func:`vaelearn.numpy.continuous_bernoulli_sample`.
+    Lesson 05.
+
+    Parameters
+    ----------
+    logits : array
+    u : array in [0, 1], broadcastable to ``logits``
+
+    Returns
+    -------
+    array in [0, 1], the broadcast shape
+    """
+    (logits, u), tin = _to_tensors(logits, u)
+    _check_logits_t("logits", logits)
+    if torch.isnan(u).any() or ((u < 0) | (u > 1)).any():
+        raise ValueError("argument 'u' must lie in [0, 1]")
+    logits, u = torch.broadcast_tensors(logits, u)
+    return _out(_cb_sample_t(logits, u), tin)
+
+
+def _log_cb_t(x, x_logits):
+    # softplus(l) = -logsigmoid(-l): exact everywhere, with the derivative sigmoid(l) also at
+    # l = 0 (autograd of max(l, 0) + log1p(exp(-|l|)) gives 1 there, not 1/2)
+    softplus = -torch.nn.functional.logsigmoid(-x_logits)
+    return torch.sum(x * x_logits - softplus + _cb_log_norm_t(x_logits), dim=-1)
+
+
+def log_px_given_z_continuous_bernoulli(x, x_logits):
+    r"""Continuous Bernoulli log-density per example, :math:`\sum_d x_d\ell_d -
+    \operatorname{softplus}(\ell_d) + \log C(\ell_d)`, in nats. Lesson 05.
+
+    Parameters
+    ----------
+    x : array, shape (..., x_dim), values in [0, 1]
+    x_logits : array, shape (..., x_dim)
+
+    Returns
+    -------
+    array, shape (...,)
+    """
+    (x, x_logits), tin = _to_tensors(x, x_logits)
+    _check_logits_t("x_logits", x_logits)
+    return _out(_log_cb_t(x, x_logits), tin)
+
+
+def log_px_given_z_continuous_bernoulli_backward(x, x_logits, grad=1.0):
+    r"""d/d logits of :func:`log_px_given_z_continuous_bernoulli` written out, ``(x - mean) *
+    grad`` (what autograd computes). Lesson 05.
+
+    Parameters
+    ----------
+    x, x_logits : array, shape (..., x_dim)
+    grad : float or array of shape (...,)
+
+    Returns
+    -------
+    array, the broadcast shape of ``x`` and ``x_logits``
+    """
+    (x, x_logits, grad), tin = _to_tensors(x, x_logits, grad)
+    _check_logits_t("x_logits", x_logits)
+    return _out((x - _cb_mean_t(x_logits)) * grad[..., None], tin)
+
+
+def _log_categorical_t(x_levels, logits):
+    """``x_levels``: a long tensor broadcastable to ``logits.shape[:-1]``."""
+    lsm = torch.log_softmax(logits, dim=-1)
+    idx = x_levels.expand(logits.shape[:-1])[..., None]
+    return torch.gather(lsm, -1, idx)[..., 0].sum(dim=-1)
+
+
+def _levels_t(x_levels, n_levels, device):
+    if isinstance(x_levels, torch.Tensor):
+        x_levels = x_levels.detach().cpu().numpy()
+    return torch.as_tensor(_check_levels(x_levels, n_levels), dtype=torch.long, device=device)
+
+
+def log_px_given_z_categorical(x_levels, logits):
+    r"""Categorical log-likelihood per example over K levels per pixel, :math:`\sum_d
+    \log\operatorname{softmax}(\ell_d)_{x_d}`, in nats. Lesson 05.
+
+    Parameters
+    ----------
+    x_levels : array of int, shape (..., x_dim), values in 0..K-1
+    logits : array, shape (..., x_dim, K)
+
+    Returns
+    -------
+    array, shape (...,)
+    """
+    tin = isinstance(x_levels, torch.Tensor) or isinstance(logits, torch.Tensor)
+    (logits,), _ = _to_tensors(logits)
+    _check_logits_t("logits", logits)
+    if logits.dim() < 2:
+        raise ValueError(
+            f"argument 'logits' has shape {tuple(logits.shape)}; expected (..., x_dim, K)"
+        )
+    x = _levels_t(x_levels, logits.shape[-1], logits.device)
+    return _out(_log_categorical_t(x, logits), tin)
+
+
+def log_px_given_z_categorical_backward(x_levels, logits, grad=1.0):
+    r"""d/d logits of :func:`log_px_given_z_categorical` written out: ``(onehot(x) -
+    softmax(logits)) * grad``, shape of ``logits``. Lesson 05.
+
+    Parameters
+    ----------
+    x_levels : array of int, shape (..., x_dim)
+    logits : array, shape (..., x_dim, K)
+    grad : float or array of shape (...,)
+    """
+    tin = any(isinstance(a, torch.Tensor) for a in (x_levels, logits, grad))
+    (logits, grad), _ = _to_tensors(logits, grad)
+    _check_logits_t("logits", logits)
+    x = _levels_t(x_levels, logits.shape[-1], logits.device).expand(logits.shape[:-1])
+    onehot = torch.nn.functional.one_hot(x, logits.shape[-1]).to(logits.dtype)
+    return _out((onehot - torch.softmax(logits, dim=-1)) * grad[..., None, None], tin)

@@ -23,6 +23,8 @@ from vaelearn.numpy.models import (
     _check_activation,
     _check_beta,
     _check_dtype,
+    _check_likelihood,
+    _check_on_grid,
     _check_param_dict,
     _check_rng,
     _check_seed,
@@ -34,6 +36,8 @@ from vaelearn.numpy.models import save_checkpoint as _np_save_checkpoint
 from ._device import get_device
 from .distributions import (
     LOG_2PI,
+    _cb_log_norm_t,
+    _cb_mean_t,
     _kl_t,
     _log_normal_eps_t,
     _log_normal_t,
@@ -319,13 +323,11 @@ class VAE(_Model):
         activation="relu",
         seed=0,
         dtype="float64",
+        n_levels=17,
     ):
         x_dim, hidden_dims, z_dim = _check_sizes(x_dim, hidden_dims, z_dim)
         seed = _check_seed(seed)
-        if likelihood not in ("bernoulli", "gaussian"):
-            raise ValueError(
-                f"argument 'likelihood' is {likelihood!r}; expected 'bernoulli' or 'gaussian'"
-            )
+        likelihood, n_levels = _check_likelihood(likelihood, n_levels)
         learned = isinstance(sigma, str)
         if learned and sigma != "learned":
             raise ValueError(f"argument 'sigma' is {sigma!r}; expected a float > 0 or 'learned'")
@@ -356,12 +358,16 @@ class VAE(_Model):
             "seed": int(seed),
             "dtype": self.dtype,
         }
+        self.n_levels = n_levels
+        if likelihood == "categorical":
+            self.config["n_levels"] = n_levels
+        out_dim = x_dim * n_levels if likelihood == "categorical" else x_dim
         enc = (x_dim, *hidden_dims)
         dec = (z_dim, *hidden_dims[::-1])
         layout = _layout("encoder", enc)
         layout += [("encoder.mean", enc[-1], z_dim), ("encoder.logvar", enc[-1], z_dim)]
         layout += _layout("decoder", dec)
-        layout.append(("decoder.out", dec[-1], x_dim))
+        layout.append(("decoder.out", dec[-1], out_dim))
         self._n_hidden = len(hidden_dims)
         self._init_params(layout, seed)
         if self.learn_sigma:
@@ -370,7 +376,21 @@ class VAE(_Model):
     # -- forward pieces on tensors ------------------------------------------------------------
 
     def _check_x(self, x, name="x"):
-        return self._tensor(x, self.x_dim, name, unit_interval=self.likelihood == "bernoulli")
+        x, tin = self._tensor(x, self.x_dim, name, unit_interval=self.likelihood != "gaussian")
+        if self.likelihood == "categorical":
+            _check_on_grid(x.detach().cpu().numpy(), self.n_levels, name)
+        return x, tin
+
+    def _mean_from_raw_t(self, out):
+        if self.likelihood == "bernoulli":
+            return torch.sigmoid(out)
+        if self.likelihood == "continuous_bernoulli":
+            return _cb_mean_t(out)
+        if self.likelihood == "categorical":
+            grid = torch.arange(self.n_levels, dtype=out.dtype, device=out.device)
+            p = torch.softmax(out.reshape(*out.shape[:-1], self.x_dim, self.n_levels), dim=-1)
+            return p @ (grid / (self.n_levels - 1))
+        return out
 
     def _encode_t(self, x):
         h = self._mlp("encoder", self._n_hidden, x)
@@ -380,11 +400,18 @@ class VAE(_Model):
         shape = z.shape
         z2 = z.reshape(-1, self.z_dim)
         out = self._affine("decoder.out", self._mlp("decoder", self._n_hidden, z2))
-        return out.reshape(*shape[:-1], self.x_dim)
+        return out.reshape(*shape[:-1], out.shape[-1])
 
     def _log_px_t(self, x, out):
         if self.likelihood == "bernoulli":
             return _bernoulli_log_px(x, out)
+        if self.likelihood == "continuous_bernoulli":
+            return _bernoulli_log_px(x, out) + torch.sum(_cb_log_norm_t(out), dim=-1)
+        if self.likelihood == "categorical":
+            lsm = torch.log_softmax(out.reshape(*out.shape[:-1], self.x_dim, self.n_levels), -1)
+            levels = torch.round(x * (self.n_levels - 1)).long()
+            idx = levels.expand(lsm.shape[:-1])[..., None]
+            return torch.gather(lsm, -1, idx)[..., 0].sum(dim=-1)
         if self.learn_sigma:
             log_sigma = self.params["decoder.logsigma"][0]
             inv_var = torch.exp(-2 * log_sigma)
@@ -406,11 +433,20 @@ class VAE(_Model):
         return _out(z_mean, tin), _out(z_logvar, tin)
 
     def decode(self, z):
-        """Mean of p(x|z), ``(batch_size, x_dim)``: probabilities (Bernoulli) or means."""
+        """Mean of p(x|z), ``(batch_size, x_dim)``: see :meth:`vaelearn.numpy.VAE.decode`."""
+        z, tin = self._tensor(z, self.z_dim, "z")
+        with torch.set_grad_enabled(tin):
+            return _out(self._mean_from_raw_t(self._decode_raw_t(z)), tin)
+
+    def decode_raw(self, z):
+        """The decoder's output before the likelihood (see :meth:`vaelearn.numpy.VAE.decode_raw`):
+        logits, ``(batch_size, x_dim, n_levels)`` logits (categorical), or Gaussian means."""
         z, tin = self._tensor(z, self.z_dim, "z")
         with torch.set_grad_enabled(tin):
             out = self._decode_raw_t(z)
-            return _out(torch.sigmoid(out) if self.likelihood == "bernoulli" else out, tin)
+            if self.likelihood == "categorical":
+                out = out.reshape(*out.shape[:-1], self.x_dim, self.n_levels)
+            return _out(out, tin)
 
     def sample_eps(self, n, rng, n_samples=None):
         """Standard normal noise from ``rng`` (NumPy), ``(n, z_dim)`` or ``(n_samples, n, z_dim)``.
