@@ -17,7 +17,7 @@ from vaelearn.numpy.train import _progress_bar
 @pytest.fixture(autouse=True)
 def _restore(monkeypatch):
     monkeypatch.delenv(threads.NUM_THREADS_ENV, raising=False)
-    threads.set_num_threads(None)  # an earlier test (e.g. `vaelearn bench` in-process) may have set it
+    threads.set_num_threads(None)  # an in-process `vaelearn bench` (test_cli) may have set it
     yield
     monkeypatch.delenv(threads.NUM_THREADS_ENV, raising=False)
     threads.set_num_threads(None)  # back to the default, applied
