@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -89,3 +90,22 @@ def test_a_wrong_step_is_caught():
     d.step("A wrong simplification.", sp.Eq(lhs, -(1 + sp.log(sigma**2) - mu**2 - sigma**2)))
     with pytest.raises(DerivationError, match="step 5"):
         d.verify()
+
+
+def test_posterior_split_checks_the_normalising_constants():
+    # the last step is a product of two explicit normal densities; one with the wrong variance
+    # (and so the wrong constant) must be rejected
+
+    from vaelearn.derivations.elbo import _normal
+    from vaelearn.derive import DerivationError
+
+    d = D.linear_gaussian_posterior().verify()
+    last = d.steps[-1].expr.rhs
+    assert isinstance(last, sp.Mul) and len(last.args) == 2
+    bad = D.linear_gaussian_posterior()
+    x, z = sp.symbols("x z", real=True)
+    wrong = sp.Eq(bad.steps[-1].expr.lhs,
+                  sp.Mul(_normal(x, 0, 2), _normal(z, x / 2, 1), evaluate=False))
+    bad.steps[-1] = dataclasses.replace(bad.steps[-1], expr=wrong)
+    with pytest.raises(DerivationError, match="step 4"):
+        bad.verify()

@@ -72,6 +72,14 @@ def test_optimal_code_lengths_are_minus_log2_p():
     d = dinfo.optimal_code_lengths().verify()
     p = sp.Symbol("p_i", positive=True)
     assert d.result.lhs.args[0].equals(-sp.log(p, 2))
+    # the multiplier is solved by a checked step: a wrong lambda breaks Kraft's equality
+    solve = d.steps[4]
+    assert solve.rule == "substitute" and solve.expr.rhs == 1
+    wrong = dinfo.optimal_code_lengths()
+    lam = sp.Symbol("lambda", positive=True)
+    wrong.steps[4].options["subs"] = {lam: 2 / sp.log(2)}
+    with pytest.raises(DerivationError, match="step 5"):
+        wrong.verify()
 
 
 # -- each rule accepts a right step and rejects a wrong one ----------------------------------

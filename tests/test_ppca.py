@@ -231,3 +231,12 @@ def test_collapse_plots_draw_and_reject_bad_input():
         plotting.collapse_sweep([0.1, 1.0], [0], [0, 1])
     with pytest.raises(ValueError, match="'counts'"):
         plotting.codebook_usage({"x": [0, 0]})
+
+
+def test_collapse_condition_includes_an_eigenvalue_equal_to_sigma2():
+    # the title says "at most sigma^2": the derivation must not assume lambda < sigma^2
+    from vaelearn.derivations.collapse import collapse_condition
+
+    d = collapse_condition().verify()
+    (delta,) = [s for s in d.steps[3].value.free_symbols if s.name == "delta"]
+    assert delta.is_nonnegative and delta.is_positive is None

@@ -291,18 +291,22 @@ class LinearVAE(NamedTuple):
 
 
 def _elbo_parts(x, W, V, D, mu, sigma2):
-    """Per-example reconstruction term and KL per latent dimension (or total for full D)."""
+    """Per-example reconstruction term and KL per latent dimension (or total for full D).
+
+    ``D`` is the encoder's covariance, Psi in lesson 07 (the argument keeps Lucas et al.'s name);
+    ``x_dim`` is the pixel count, the lesson's D; the latent size is d.
+    """
     xc = x - mu
-    d = x.shape[1]
-    m = xc @ V.T  # (n, q) posterior means
+    x_dim = x.shape[1]
+    m = xc @ V.T  # (n, d) posterior means
     resid = xc - m @ W.T
-    Dm = np.diag(D) if D.ndim == 1 else D
-    trace_wdw = np.trace(W @ Dm @ W.T)
-    rec = -0.5 * d * np.log(2 * np.pi * sigma2) - ((resid**2).sum(axis=1) + trace_wdw) / (
+    Psi = np.diag(D) if D.ndim == 1 else D
+    trace_w_psi_w = np.trace(W @ Psi @ W.T)
+    rec = -0.5 * x_dim * np.log(2 * np.pi * sigma2) - ((resid**2).sum(axis=1) + trace_w_psi_w) / (
         2 * sigma2
     )
     if D.ndim == 1:
-        kl = 0.5 * (D + m**2 - 1.0 - np.log(D))  # (n, q)
+        kl = 0.5 * (D + m**2 - 1.0 - np.log(D))  # (n, d)
     else:
         kl = 0.5 * (np.trace(D) + (m**2).sum(axis=1) - D.shape[0] - np.linalg.slogdet(D)[1])
     return rec, kl

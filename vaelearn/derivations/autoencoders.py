@@ -82,7 +82,7 @@ def best_line_is_an_eigenvector() -> Derivation:
     open interval, and the two intervals together hold every line; the last step shows
     ``E >= c`` for every angle without any interval. Lesson 02.
     """
-    t = sp.Symbol("theta", real=True)
+    t = sp.Symbol("alpha", real=True)
     a, b = sp.symbols("a b", real=True)
     c, delta = sp.symbols("c delta", positive=True)
     err = sp.Function("E")(t)
@@ -93,13 +93,13 @@ def best_line_is_an_eigenvector() -> Derivation:
     d = Derivation(
         "The best line is an eigenvector",
         assumptions=["centred 2-D data with covariance [[a, b], [b, c]]",
-                     "the line through u = (cos theta, sin theta)"],
+                     "the line through u = (cos alpha, sin alpha)"],
     )
     d.step("Mean squared error of projecting onto the line: total variance minus the variance "
            "u^T Sigma u that the line keeps.",
            sp.Eq(err, a + c - (a * sp.cos(t) ** 2 + 2 * b * sp.sin(t) * sp.cos(t)
                                + c * sp.sin(t) ** 2)), rule="definition")
-    d.step("Using cos^2 + sin^2 = 1 and 2 sin cos = sin 2theta:",
+    d.step("Using cos^2 + sin^2 = 1 and 2 sin cos = sin 2alpha:",
            sp.Eq(err, a * sp.sin(t) ** 2 + c * sp.cos(t) ** 2 - b * sp.sin(2 * t)))
     d.step("Differentiate with respect to the angle.",
            sp.Eq(d_err, (a - c) * sp.sin(2 * t) - 2 * b * sp.cos(2 * t)), rule="diff", wrt=t)
@@ -110,23 +110,23 @@ def best_line_is_an_eigenvector() -> Derivation:
            "larger one, a = c + delta with delta > 0.",
            sp.Eq(err, (c + delta) * sp.sin(t) ** 2 + c * sp.cos(t) ** 2),
            rule="substitute", subs={b: 0, a: c + delta}, ref=2)
-    d.step("Since cos^2 = 1 - sin^2, the error is the smaller eigenvalue plus delta sin^2 theta.",
+    d.step("Since cos^2 = 1 - sin^2, the error is the smaller eigenvalue plus delta sin^2 alpha.",
            sp.Eq(err, c + delta * sp.sin(t) ** 2))
-    d.step("Differentiate: the slope delta sin 2theta vanishes where sin 2theta = 0, which on the "
-           "half-turn [-pi/2, pi/2] of distinct lines is theta = 0 (the top eigenvector) and "
-           "theta = +-pi/2 (one line, the other eigenvector): two stationary lines.",
+    d.step("Differentiate: the slope delta sin 2alpha vanishes where sin 2alpha = 0, which on the "
+           "half-turn [-pi/2, pi/2] of distinct lines is alpha = 0 (the top eigenvector) and "
+           "alpha = +-pi/2 (one line, the other eigenvector): two stationary lines.",
            sp.Eq(d_err, delta * sp.sin(2 * t)), rule="diff", wrt=t)
-    d.step("On (0, pi) the only stationary point is theta = pi/2, the other eigenvector, and the "
-           "second derivative 2 delta cos 2theta = -2 delta < 0 there: the worst line, leaving "
+    d.step("On (0, pi) the only stationary point is alpha = pi/2, the other eigenvector, and the "
+           "second derivative 2 delta cos 2alpha = -2 delta < 0 there: the worst line, leaving "
            "the larger eigenvalue.",
            sp.Eq(sp.Function("E")(sp.pi / 2), c + delta), rule="maximum", wrt=t, at=sp.pi / 2,
            domain=sp.Interval.open(0, sp.pi), ref=6)
-    d.step("On (-pi/2, pi/2) the only stationary point is theta = 0, the top eigenvector, and "
+    d.step("On (-pi/2, pi/2) the only stationary point is alpha = 0, the top eigenvector, and "
            "2 delta > 0 there: the best line, leaving the smaller eigenvalue. The two intervals "
            "together hold every line, so these are all the stationary lines.",
            sp.Eq(sp.Function("E")(0), c), rule="minimum", wrt=t, at=0,
            domain=sp.Interval.open(-sp.pi / 2, sp.pi / 2), ref=6)
-    d.step("Without any interval: E(theta) - c = delta sin^2 theta >= 0 for every angle, so no "
+    d.step("Without any interval: E(alpha) - c = delta sin^2 alpha >= 0 for every angle, so no "
            "line does better than the top eigenvector.",
            c, rule="ge", gap=delta * sp.sin(t) ** 2, ref=6)
     return d

@@ -70,13 +70,14 @@ def collapse_condition() -> Derivation:
     ``c`` is the smallest allowed, ``c = sigma^2``: ``w2 = 0`` and the direction collapses.
     """
     c, lam = sp.symbols("c lambda", positive=True)
-    sigma2, t, delta = sp.symbols("sigma^2 t delta", positive=True)
+    sigma2, t = sp.symbols("sigma^2 t", positive=True)
+    delta = sp.Symbol("delta", nonnegative=True)     # delta = 0: the eigenvalue equals sigma^2
     f = -(sp.log(c) + lam / c) / 2
     d = Derivation(
         "A direction whose eigenvalue is at most sigma^2 collapses",
         assumptions=[
             "c = w^2 + sigma^2 is the model's variance along the direction",
-            "c = sigma^2 + t with t > 0; lambda = sigma^2 - delta with delta > 0",
+            "c = sigma^2 + t with t > 0; lambda = sigma^2 - delta with delta >= 0",
         ],
     )
     d.step("The direction's share of the log-likelihood per example.", f, rule="given")
@@ -84,14 +85,15 @@ def collapse_condition() -> Derivation:
     d.step("Collect terms.", (lam - c) / (2 * c**2))
     d.step(
         "Write c = sigma^2 + t (t > 0: a nonzero column) and lambda = sigma^2 - delta "
-        "(the eigenvalue below the noise variance).",
+        "(delta >= 0: the eigenvalue at most the noise variance, equality included).",
         -(delta + t) / (2 * (sigma2 + t) ** 2),
         rule="substitute",
         subs={c: sigma2 + t, lam: sigma2 - delta},
     )
     d.step(
-        "Both delta and t are positive, so the slope is negative: growing the column only "
-        "lowers the likelihood, and the best column is zero.",
+        "delta >= 0 and t > 0, so delta + t > 0 and the slope is negative for every nonzero "
+        "column, also when lambda = sigma^2: growing the column only lowers the likelihood, "
+        "and the best column is zero.",
         sp.Integer(0),
         rule="le",
     )

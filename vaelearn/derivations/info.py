@@ -209,11 +209,34 @@ def optimal_code_lengths() -> Derivation:
         at=l_star,
         domain=sp.Reals,
     )
+    j, n = sp.symbols("j n", integer=True, positive=True)
+    kraft = sp.Symbol("K")
+    p_sum = sp.Sum(sp.IndexedBase("p")[j], (j, 1, n))
     d.step(
-        "Summing 2^(-l_i) = p_i / (lambda log 2) over i and using Kraft's equality gives "
-        "lambda = 1 / log 2, so the optimal length is l_i = -log2 p_i.",
+        "At the minimum every 2^(-l_j) is p_j / (lambda log 2), so Kraft's sum K over the n "
+        "symbols is their sum, with lambda log 2 taken out of it.",
+        sp.Eq(kraft, p_sum / (lam * sp.log(2))),
+        rule="definition",
+    )
+    d.step(
+        "The probabilities sum to 1.",
+        sp.Eq(kraft, 1 / (lam * sp.log(2))),
+        rule="substitute",
+        subs={p_sum: 1},
+    )
+    d.step(
+        "Kraft's equality K = 1 holds at lambda = 1 / log 2, and only there (K falls strictly "
+        "as lambda grows).",
+        sp.Eq(kraft, 1),
+        rule="substitute",
+        subs={lam: 1 / sp.log(2)},
+    )
+    d.step(
+        "Put lambda = 1 / log 2 into the minimum of step 2: the optimal length is "
+        "l_i = -log2 p_i.",
         sp.Eq(L(-sp.log(p, 2)), -p * sp.log(p, 2) + p / sp.log(2)),
         rule="substitute",
         subs={lam: 1 / sp.log(2)},
+        ref=2,
     )
     return d
