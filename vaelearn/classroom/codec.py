@@ -21,9 +21,13 @@ import struct
 
 import numpy as np
 
-__all__ = ["encode", "decode", "NotPlainData", "write_frame", "read_frame", "MAX_FRAME"]
+__all__ = ["encode", "decode", "NotPlainData", "write_frame", "read_frame", "MAX_FRAME",
+           "MAX_VALUES", "too_many_values"]
 
-MAX_FRAME = 64 * 1024 * 1024  # bytes; an answer larger than this is refused
+# Limits on one message from the student's process, checked before it is parsed: the largest
+# answer the lessons' tests fetch is far below both (the all-lessons classroom test runs them).
+MAX_FRAME = 16 * 1024 * 1024  # bytes
+MAX_VALUES = 100_000  # encoded values (each is one JSON object): ~30 MB of Python objects at most
 _MAX_DEPTH = 32
 _KINDS = "biufc"  # bool, int, unsigned, float, complex: no object, string or void arrays
 
@@ -126,10 +130,15 @@ def decode(data, _depth: int = 0):
     return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
 
+def too_many_values(body: bytes) -> bool:
+    """Whether a frame may hold more than :data:`MAX_VALUES` values (counted before parsing)."""
+    return body.count(b"{") > MAX_VALUES + 16
+
+
 def write_frame(fd: int, message: dict) -> None:
     """Write one message (a JSON object) to a file descriptor."""
     body = json.dumps(message, allow_nan=False).encode()
-    if len(body) > MAX_FRAME:
+    if len(body) > MAX_FRAME or too_many_values(body):
         body = json.dumps({"ok": False, "error": "the answer is too large to send"}).encode()
     buf = struct.pack(">Q", len(body)) + body
     while buf:
