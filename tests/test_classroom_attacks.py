@@ -34,6 +34,8 @@ SECRET = "grader-secret-7f3a9c"  # an environment variable of the grader; must n
 LIMITS = Limits(cell_seconds=4, notebook_seconds=40, memory_mb=2048, work_mb=32)
 HIDDEN = ["assert np.allclose(double(np.arange(3.0)), [0.0, 2.0, 4.0])", "double(-3) == -6"]
 FULL = {"ex1-test": 1.0, "ex2-test": 2.0, "ex3-test": 1.0}
+# What a spreadsheet may run: a formula character first, after blanks, or after a separator.
+FORMULA = re.compile(r"(?:^|[,;\t|])\s*[=+\-@]")
 INJECTION = "<img src=x onerror=alert(1)><br>- <b>ex1-test</b>: 1/1 passed <!-- "
 # Folders without a notebook (no sandbox: they cost nothing): names that once collided in the
 # feedback folder, and formulas that a leading blank or a separator hid from the CSV check.
@@ -189,7 +191,7 @@ def scores(path: Path) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for r in read_csv(path):
         name = r["student"]
-        if name[:1] == "'" and name[1:].lstrip(" ;,")[:1] in ("=", "+", "-", "@"):  # a formula
+        if name[:1] == "'" and FORMULA.search(name[1:]):  # a neutralised formula
             name = name[1:]
         if r["exercise"] != "TOTAL" and r["points"] != "":
             out.setdefault(name, {})[r["exercise"]] = float(r["points"])
@@ -335,8 +337,7 @@ def test_csv_is_complete_has_totals_and_no_formulas(graded):
     totals = {r["student"]: r for r in rows if r["exercise"] == "TOTAL"}
     assert len(totals) == len(graded["expected"])
     assert float(totals["ada"]["points"]) == 5.0 and float(totals["ada"]["max_points"]) == 5.0
-    formula = re.compile(r"(?:^|[,;\t|])\s*[=+\-@]")
-    assert not any(formula.search(c) and not c.startswith("'") for r in rows for c in r.values())
+    assert not any(FORMULA.search(c) and not c.startswith("'") for r in rows for c in r.values())
     assert {"' =1+2", "';=1+2", "'a,=1+2"} <= {r["student"] for r in rows}
     assert "'=HYPERLINK" in {r["student"][:11] for r in rows}
 
