@@ -59,7 +59,8 @@ def encode(obj, _depth: int = 0):
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind not in _KINDS:
             raise NotPlainData(f"an array of dtype {obj.dtype} is not plain data")
-        arr = np.ascontiguousarray(np.asarray(obj).view(np.ndarray))
+        # (not np.ascontiguousarray: it makes a 0-d array 1-d, and float() of that fails)
+        arr = np.asarray(obj).view(np.ndarray).copy(order="C")
         return {"a": arr.dtype.str, "shape": list(arr.shape),
                 "data": base64.b64encode(arr.tobytes()).decode()}
     if isinstance(obj, np.random.Generator):

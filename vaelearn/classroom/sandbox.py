@@ -160,10 +160,11 @@ def _take_uid_slot() -> tuple[int, int]:
 
 
 def bwrap_argv(*, work_mb: int, mask: list[str] = (), info_fd: int | None = None,
-               uid: int = 65534) -> list[str]:
+               uid: int = 65534, fonts: list[tuple[str, int]] = ()) -> list[str]:
     """The bubblewrap command line, up to and including ``--`` (and setpriv, as root).
 
-    ``uid`` is the user the sandbox runs as when the grader is root (see :func:`_take_uid_slot`).
+    ``uid`` is the user the sandbox runs as when the grader is root (see :func:`_take_uid_slot`);
+    ``fonts``: ``(file name, open descriptor)`` of matplotlib font caches to copy in.
     """
     exe = shutil.which("bwrap")
     if exe is None:
@@ -202,11 +203,10 @@ def bwrap_argv(*, work_mb: int, mask: list[str] = (), info_fd: int | None = None
         if os.path.isdir(real) and any(real == r or real.startswith(r.rstrip("/") + "/")
                                        for r in roots):
             argv += ["--tmpfs", real]
-    fonts = _matplotlib_font_cache()
     if fonts:
         argv += ["--perms", "1777", "--dir", f"{HOME}/.matplotlib"]
-    for cache in fonts:
-        argv += ["--ro-bind", str(cache), f"{HOME}/.matplotlib/{cache.name}"]
+    for name, fd in fonts:  # a copy, not a bind: /proc/self/mountinfo would show its source
+        argv += ["--perms", "0644", "--file", str(fd), f"{HOME}/.matplotlib/{name}"]
     for key, value in SANDBOX_ENV.items():
         argv += ["--setenv", key, value]
     argv += ["--chdir", HOME]
@@ -300,6 +300,7 @@ class Sandbox:
                  "--memory-mb", str(memory_mb), "--cpu-seconds", str(cpu_seconds),
                  "--nproc", str(nproc), "--file-mb", str(work_mb), "--label", label]
         info_r = info_w = args_r = None
+        fonts: list[tuple[str, int]] = []
         self._workdir = None
         self._slot_fd = None
         self.uid = None
@@ -317,20 +318,35 @@ class Sandbox:
                 uid, self._slot_fd = _take_uid_slot()
                 self.uid = uid
             info_r, info_w = os.pipe()
-            argv, args_r = args_through_fd(
-                bwrap_argv(work_mb=work_mb, mask=list(mask), info_fd=info_w, uid=uid) + inner)
-            env, cwd, pass_fds = {"PATH": "/usr/bin:/bin"}, "/", (info_w, args_r)
+            for cache in _matplotlib_font_cache():
+                try:
+                    fonts.append((cache.name, os.open(cache, os.O_RDONLY | os.O_NOFOLLOW)))
+                except OSError:
+                    pass
+            try:
+                argv, args_r = args_through_fd(
+                    bwrap_argv(work_mb=work_mb, mask=list(mask), info_fd=info_w, uid=uid,
+                               fonts=fonts) + inner)
+            except BaseException:
+                for fd in (info_r, info_w, self._slot_fd, *(fd for _, fd in fonts)):
+                    if fd is not None:
+                        os.close(fd)
+                raise
+            env, cwd = {"PATH": "/usr/bin:/bin"}, "/"
+            pass_fds = (info_w, args_r, *(fd for _, fd in fonts))
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.DEVNULL, env=env, cwd=cwd,
                                          pass_fds=pass_fds, start_new_session=True)
         except BaseException:
-            for fd in (info_r, info_w, args_r, self._slot_fd):
+            for fd in (info_r, info_w, args_r, self._slot_fd, *(fd for _, fd in fonts)):
                 if fd is not None:
                     os.close(fd)
             raise
         if args_r is not None:
             os.close(args_r)
+            for _, fd in fonts:
+                os.close(fd)
         self._in, self._out = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         os.set_blocking(self._out, False)
         self._child = None  # the student's Python process, as this machine numbers it
