@@ -103,7 +103,7 @@ def _privileged() -> bool:
 
 UID_BASE = 2_000_000_000  # per-sandbox uids (root mode): far above any system or subuid range
 UID_SLOTS = 4096
-_SLOT_DIR = "/run/vaelearn-sandbox-uids"
+_SLOT_DIRS = ("/run/vaelearn-sandbox-uids", "/tmp/vaelearn-sandbox-uids")  # first usable one
 
 
 def _uid_in_use(uid: int) -> bool:
@@ -133,11 +133,19 @@ def _take_uid_slot() -> tuple[int, int]:
     import fcntl
     import pwd
 
-    if not os.path.isdir(_SLOT_DIR):
-        os.makedirs(_SLOT_DIR, mode=0o700, exist_ok=True)
-    st = os.lstat(_SLOT_DIR)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:
-        raise SandboxUnavailable(f"{_SLOT_DIR} is not a folder only root can write")
+    slots = None
+    for folder in _SLOT_DIRS:
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            st = os.lstat(folder)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == 0 and not st.st_mode & 0o022:
+            slots = folder
+            break
+    if slots is None:
+        raise SandboxUnavailable(f"no folder for the sandbox uids' locks ({', '.join(_SLOT_DIRS)}"
+                                 "): none is a folder only root can write")
     start = os.getpid() % UID_SLOTS  # spread the search; any free slot will do
     for k in range(UID_SLOTS):
         uid = UID_BASE + (start + k) % UID_SLOTS
@@ -146,7 +154,7 @@ def _take_uid_slot() -> tuple[int, int]:
             continue  # an account of this machine: never borrow it
         except KeyError:
             pass
-        fd = os.open(f"{_SLOT_DIR}/{uid}", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        fd = os.open(f"{slots}/{uid}", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
