@@ -106,6 +106,10 @@ def test_a_clean_environment(box, monkeypatch):
                            "MPLCONFIGDIR", "IPYTHONDIR", "VAELEARN_BACKEND", "VAELEARN_DEVICE",
                            "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "OMP_NUM_THREADS",
                            "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VAELEARN_PROGRESS", "PWD"}
+    # ... and one the library accepts: a lesson's training loop reads VAELEARN_PROGRESS.
+    reply, _ = run(box, "from vaelearn.numpy.train import _progress_bar\n"
+                        "_progress_bar(1, True, 'x').close()")
+    assert reply["ok"], reply
 
 
 def test_memory_and_process_limits(box):

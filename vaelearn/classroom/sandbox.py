@@ -61,7 +61,7 @@ SANDBOX_ENV = {
     "USER": "student", "MPLBACKEND": "Agg", "MPLCONFIGDIR": f"{HOME}/.matplotlib",
     "IPYTHONDIR": f"{HOME}/.ipython", "VAELEARN_BACKEND": "numpy", "VAELEARN_DEVICE": "cpu",
     "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "VAELEARN_PROGRESS": "off",
+    "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "VAELEARN_PROGRESS": "final",
 }
 GRACE_SECONDS = 3.0  # after SIGINT, before the sandbox is killed
 
