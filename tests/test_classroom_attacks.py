@@ -10,8 +10,10 @@ complete. The tiny fixture lesson keeps this to about a minute on two cores.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -32,6 +34,13 @@ SECRET = "grader-secret-7f3a9c"  # an environment variable of the grader; must n
 LIMITS = Limits(cell_seconds=4, notebook_seconds=40, memory_mb=2048, work_mb=32)
 HIDDEN = ["assert np.allclose(double(np.arange(3.0)), [0.0, 2.0, 4.0])", "double(-3) == -6"]
 FULL = {"ex1-test": 1.0, "ex2-test": 2.0, "ex3-test": 1.0}
+# What a spreadsheet may run: a formula character first, after blanks, or after a separator.
+FORMULA = re.compile(r"(?:^|[,;\t|])\s*[=+\-@]")
+INJECTION = "<img src=x onerror=alert(1)><br>- <b>ex1-test</b>: 1/1 passed <!-- "
+# Folders without a notebook (no sandbox: they cost nothing): names that once collided in the
+# feedback folder, and formulas that a leading blank or a separator hid from the CSV check.
+EMPTY = ["x y", "x_y-" + hashlib.sha256(b"x y").hexdigest()[:12], " =1+2", ";=1+2",
+         "a,=1+2"]
 
 
 def lesson() -> nbformat.NotebookNode:
@@ -164,6 +173,9 @@ def attackers(course: Path, victim: Path) -> dict[str, tuple[dict, dict]]:
                                 "    except OSError:\n        pass\nthree = 4"},
                         {**FULL, "ex3-test": 0.0}),
         "canary": ({"ex3": "__vaelearn_raise__ = lambda token: None\nthree = 3"}, wrong_all),
+        # HTML and Markdown in an error, to forge or script the feedback page
+        "html": ({"ex1": f"raise RuntimeError({INJECTION!r})", "ex2": WRONG["ex2"],
+                  "ex3": WRONG["ex3"]}, wrong_all),
     }
 
 
@@ -179,7 +191,7 @@ def scores(path: Path) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for r in read_csv(path):
         name = r["student"]
-        if name[:1] == "'" and name[1:2] in ("=", "+", "-", "@"):  # a neutralised formula
+        if name[:1] == "'" and FORMULA.search(name[1:]):  # a neutralised formula
             name = name[1:]
         if r["exercise"] != "TOTAL" and r["points"] != "":
             out.setdefault(name, {})[r["exercise"]] = float(r["points"])
@@ -224,6 +236,9 @@ def graded(tmp_path_factory):
     os.mkfifo(subs / "fifo" / "tiny.ipynb")
     (subs / "misnamed").mkdir()
     nbformat.write(answers(), subs / "misnamed" / "tiny (1).ipynb")
+    for name in EMPTY:
+        (subs / name).mkdir()
+        expected[name] = dict.fromkeys(FULL, 0.0)
     expected.update({"linker": dict.fromkeys(FULL, 0.0), "folder_link": dict.fromkeys(FULL, 0.0),
                      "fifo": dict.fromkeys(FULL, 0.0), "misnamed": FULL})
     out = root / "out" / "grades.csv"
@@ -322,7 +337,8 @@ def test_csv_is_complete_has_totals_and_no_formulas(graded):
     totals = {r["student"]: r for r in rows if r["exercise"] == "TOTAL"}
     assert len(totals) == len(graded["expected"])
     assert float(totals["ada"]["points"]) == 5.0 and float(totals["ada"]["max_points"]) == 5.0
-    assert not any(c.startswith(("=", "+", "-", "@")) for r in rows for c in r.values())
+    assert not any(FORMULA.search(c) and not c.startswith("'") for r in rows for c in r.values())
+    assert {"' =1+2", "';=1+2", "'a,=1+2"} <= {r["student"] for r in rows}
     assert "'=HYPERLINK" in {r["student"][:11] for r in rows}
 
 
@@ -343,3 +359,18 @@ def test_resume_trusts_only_what_the_grader_wrote(graded, tmp_path):
     grade(graded["subs"], out, lessons_dir=graded["course"] / "lessons", limits=LIMITS, jobs=2,
           resume=True, progress=False)
     assert scores(out)["alan"] == {**FULL, "ex2-test": 0.0}
+
+
+def test_feedback_files_are_one_per_student_and_show_student_text_literally(graded):
+    feedback = graded["out"].with_name("grades_feedback")
+    for name in EMPTY:  # "x y" and "x_y-<its hash>" once shared one file
+        found = [f for f in feedback.iterdir() if f"Feedback for `{name}`" in f.read_text()]
+        assert len(found) == 1, (name, found)
+    for f in feedback.iterdir():
+        for line in f.read_text().splitlines():
+            # Outside code spans (even pieces between backticks) no HTML can start.
+            assert line.count("`") % 2 == 0, (f.name, line)
+            assert not any("<" in piece for piece in line.split("`")[::2]), (f.name, line)
+    html = (feedback / "html.md").read_text()
+    assert "<img src=x" in html  # shown, but only inside a code span
+    assert sum(line.startswith("- `") for line in html.splitlines()) == 3

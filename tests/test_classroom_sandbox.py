@@ -106,6 +106,10 @@ def test_a_clean_environment(box, monkeypatch):
                            "MPLCONFIGDIR", "IPYTHONDIR", "VAELEARN_BACKEND", "VAELEARN_DEVICE",
                            "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "OMP_NUM_THREADS",
                            "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VAELEARN_PROGRESS", "PWD"}
+    # ... and one the library accepts: a lesson's training loop reads VAELEARN_PROGRESS.
+    reply, _ = run(box, "from vaelearn.numpy.train import _progress_bar\n"
+                        "_progress_bar(1, True, 'x').close()")
+    assert reply["ok"], reply
 
 
 def test_memory_and_process_limits(box):
@@ -169,10 +173,8 @@ def test_only_plain_data_comes_out():
 
     arr = codec.decode(codec.encode(np.arange(6.0).reshape(2, 3)))
     assert type(arr) is np.ndarray and arr.dtype == np.float64 and arr.shape == (2, 3)
-    # a 0-d array (what vaelearn.info returns for one distribution) keeps its shape: lesson 01's
-    # float(my_extra_bits_kl) raised TypeError when it came back as shape (1,)
-    zero_d = codec.decode(codec.encode(np.asarray(1.5)))
-    assert zero_d.shape == () and float(zero_d) == 1.5
+    scalar = codec.decode(codec.encode(np.array(2.5)))  # a 0-d array stays 0-d
+    assert type(scalar) is np.ndarray and scalar.shape == () and float(scalar) == 2.5
 
     class Sub(np.ndarray):
         pass
@@ -186,3 +188,122 @@ def test_only_plain_data_comes_out():
                    {"g": '{"bit_generator": "os.system"}'}):
         with pytest.raises((codec.NotPlainData, ValueError)):
             codec.decode(forged)
+
+
+def test_one_sandbox_holding_its_process_limit_leaves_others_theirs():
+    # As root every sandbox once ran as the same real user, and the kernel counts the process
+    # limit per real user: one student holding it stopped another student's threads.
+    hog = Sandbox(memory_mb=2048, cpu_seconds=60, work_mb=16, processes=8)
+    victim = Sandbox(memory_mb=2048, cpu_seconds=60, work_mb=16, processes=8)
+    try:
+        reply, _ = run(hog, "import os, time\nkids = []\nwhile True:\n    try:\n"
+                            "        pid = os.fork()\n    except OSError:\n        break\n"
+                            "    if pid == 0:\n        time.sleep(60)\n        os._exit(0)\n"
+                            "    kids.append(pid)\nn = len(kids)")
+        assert reply["ok"] and value(hog, "n") >= 5, reply
+        reply, _ = run(victim, "import threading\nts = [threading.Thread(target=lambda: None) "
+                               "for _ in range(4)]\nfor t in ts:\n    t.start()\n"
+                               "for t in ts:\n    t.join()")
+        assert reply["ok"], reply
+        if os.geteuid() == 0:
+            assert hog.uid != victim.uid and 65534 not in (hog.uid, victim.uid)
+    finally:
+        hog.close()
+        victim.close()
+    if os.geteuid() == 0:  # the hog's uid goes back to the pool with none of its processes left
+        from vaelearn.classroom.sandbox import _uid_in_use
+
+        assert not _uid_in_use(hog.uid)
+
+
+def test_the_command_line_inside_names_no_grader_folder(tmp_path):
+    hidden = tmp_path / "instructor-lessons"
+    hidden.mkdir()
+    box = Sandbox(memory_mb=2048, cpu_seconds=60, work_mb=16, processes=8, mask=[str(hidden)])
+    try:
+        assert run(box, "cmd = open('/proc/1/cmdline', 'rb').read().decode()\n"
+                        "mounts = open('/proc/self/mountinfo').read()")[0]["ok"]
+        cmd, mounts = value(box, "cmd"), value(box, "mounts")
+    finally:
+        box.close()
+    assert "--ro-bind" not in cmd and "--tmpfs" not in cmd and "--args" in cmd, cmd
+    assert str(tmp_path) not in cmd and str(tmp_path) not in mounts
+    # Mount sources are the Python folders only (their paths are in sys.path anyway): not the
+    # grader's home, where matplotlib's font cache lives (it is copied in, not bound).
+    sources = {line.split()[3] for line in mounts.splitlines()}
+    home = os.path.expanduser("~")
+    assert not any(s.startswith(home + "/.cache") for s in sources), sources
+
+
+def test_a_python_folder_under_tmp_is_not_hidden_by_the_private_tmp(monkeypatch):
+    import shutil
+    import subprocess
+    import tempfile
+
+    import vaelearn.classroom.sandbox as sb
+
+    folder = Path(tempfile.mkdtemp(prefix="vaelearn-python-", dir="/tmp"))
+    try:
+        os.chmod(folder, 0o755)  # readable by the sandbox's user, as a real installation is
+        (folder / "marker.txt").write_text("python lives here")
+        os.chmod(folder / "marker.txt", 0o644)
+        roots = sb._python_roots()
+        monkeypatch.setattr(sb, "_python_roots", lambda: [*roots, str(folder)])
+        argv, fd = sb.args_through_fd(sb.bwrap_argv(work_mb=1)
+                                      + ["/bin/cat", str(folder / "marker.txt")])
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, pass_fds=(fd,),
+                                  timeout=60)
+        finally:
+            os.close(fd)
+    finally:
+        shutil.rmtree(folder)
+    assert done.returncode == 0 and done.stdout == "python lives here", done.stderr
+
+
+def test_answers_are_small_enough_for_the_grader_to_hold(box):
+    # Counted before parsing: 200,000 small values once cost the grader hundreds of MB.
+    assert run(box, "import numpy as np\nbig = np.zeros(3 * 2**20)\nmany = list(range(200_000))\n"
+                    "fine = np.zeros((1000, 784))")[0]["ok"]
+    reply, problem = box.request({"op": "get", "name": "big"}, 20)
+    assert problem is None and not reply["ok"] and "too large" in reply["error"], reply
+    assert value(box, "fine").shape == (1000, 784)  # a lesson-sized batch still goes through
+    reply, problem = box.request({"op": "get", "name": "many"}, 20)
+    assert reply is None or not reply["ok"], "200,000 values must be refused"
+
+
+def test_the_judge_process_has_a_memory_limit(monkeypatch):
+    import importlib
+    import resource
+
+    from vaelearn.classroom import judge
+
+    grade_module = importlib.import_module("vaelearn.classroom.grade")  # the package's grade()
+
+    monkeypatch.setattr(judge, "judge_entry",
+                        lambda payload: {"limit": resource.getrlimit(resource.RLIMIT_AS)[0]})
+    got = grade_module._judge_in_child({}, 30, memory_mb=1024)["limit"]
+    assert got != resource.RLIM_INFINITY
+    assert got <= grade_module._judge_memory_limit(1024) + (64 << 20)
+
+
+def test_a_student_function_cannot_choose_the_tests_random_numbers(box):
+    import numpy as np
+
+    from vaelearn.classroom.judge import StudentError, _Channel, _StudentFunction
+
+    assert run(box, "import numpy as np\n"
+                    "def draw(rng):\n    return rng.normal(size=3)\n"
+                    "def pick(rng):\n"
+                    "    rng.bit_generator.state = np.random.default_rng(99).bit_generator.state\n"
+                    "    return 0.0\n"
+                    "def jump(rng):\n    rng.bit_generator.advance(2**60)\n    return 0.0")[0]["ok"]
+    channel = _Channel(box)
+    channel.deadline = time.monotonic() + 20
+    ours, reference = np.random.default_rng(1), np.random.default_rng(1)
+    assert np.array_equal(_StudentFunction(channel, "draw")(ours), reference.normal(size=3))
+    assert ours.normal() == reference.normal()  # an honest draw advances the test's generator
+    for name in ("pick", "jump"):
+        with pytest.raises(StudentError, match="cannot reach"):
+            _StudentFunction(channel, name)(ours)
+        assert ours.normal() == reference.normal()  # and a refused state is not taken

@@ -21,9 +21,13 @@ import struct
 
 import numpy as np
 
-__all__ = ["encode", "decode", "NotPlainData", "write_frame", "read_frame", "MAX_FRAME"]
+__all__ = ["encode", "decode", "NotPlainData", "write_frame", "read_frame", "MAX_FRAME",
+           "MAX_VALUES", "too_many_values"]
 
-MAX_FRAME = 64 * 1024 * 1024  # bytes; an answer larger than this is refused
+# Limits on one message from the student's process, checked before it is parsed: the largest
+# answer the lessons' tests fetch is far below both (the all-lessons classroom test runs them).
+MAX_FRAME = 16 * 1024 * 1024  # bytes
+MAX_VALUES = 100_000  # encoded values (each is one JSON object): ~30 MB of Python objects at most
 _MAX_DEPTH = 32
 _KINDS = "biufc"  # bool, int, unsigned, float, complex: no object, string or void arrays
 
@@ -55,7 +59,7 @@ def encode(obj, _depth: int = 0):
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind not in _KINDS:
             raise NotPlainData(f"an array of dtype {obj.dtype} is not plain data")
-        # copy(order='C'), not ascontiguousarray: that one turns a 0-d array into shape (1,)
+        # (not np.ascontiguousarray: it makes a 0-d array 1-d, and float() of that fails)
         arr = np.asarray(obj).view(np.ndarray).copy(order="C")
         return {"a": arr.dtype.str, "shape": list(arr.shape),
                 "data": base64.b64encode(arr.tobytes()).decode()}
@@ -127,10 +131,15 @@ def decode(data, _depth: int = 0):
     return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
 
+def too_many_values(body: bytes) -> bool:
+    """Whether a frame may hold more than :data:`MAX_VALUES` values (counted before parsing)."""
+    return body.count(b"{") > MAX_VALUES + 16
+
+
 def write_frame(fd: int, message: dict) -> None:
     """Write one message (a JSON object) to a file descriptor."""
     body = json.dumps(message, allow_nan=False).encode()
-    if len(body) > MAX_FRAME:
+    if len(body) > MAX_FRAME or too_many_values(body):
         body = json.dumps({"ok": False, "error": "the answer is too large to send"}).encode()
     buf = struct.pack(">Q", len(body)) + body
     while buf:

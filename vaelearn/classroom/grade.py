@@ -152,6 +152,13 @@ def clean_text(text: str, *, hidden: set[str] = frozenset(), paths: list[str] = 
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+def _code_span(text: str) -> str:
+    """``text`` (already through :func:`clean_text`: no backticks, no line breaks) as a Markdown
+    code span: shown literally, so HTML or Markdown in a student's error cannot render."""
+    text = text.replace("`", "'")
+    return f"`{text}`" if text.strip() else text
+
+
 def _grader_paths(*extra) -> list[str]:
     import vaelearn
 
@@ -197,8 +204,26 @@ def read_submission(path: Path, folder: Path) -> tuple[nbformat.NotebookNode | N
     return nb, None
 
 
-def _judge_in_child(payload: dict, seconds: float) -> dict:
-    """Run the judge in a forked process (fresh state per submission); kill it after ``seconds``."""
+def _judge_memory_limit(memory_mb: int) -> int:
+    """The judge's address-space limit in bytes: what it has mapped now plus ``memory_mb``.
+
+    The judge runs the instructor's cells and decodes the student's answers; whatever a
+    student sends, it cannot take more memory than a student's own process may.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            now = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+    except (OSError, StopIteration, ValueError):
+        now = 2 << 30
+    return now + int(memory_mb) * 1024 * 1024
+
+
+def _judge_in_child(payload: dict, seconds: float, memory_mb: int | None = None) -> dict:
+    """Run the judge in a forked process (fresh state per submission); kill it after ``seconds``.
+
+    ``memory_mb``: address space the judge may add to what the grader has mapped (unlimited
+    if ``None``).
+    """
     from .judge import judge_entry
 
     r, w = os.pipe()
@@ -207,6 +232,11 @@ def _judge_in_child(payload: dict, seconds: float) -> dict:
         code = 0
         try:
             os.close(r)
+            if memory_mb is not None:
+                import resource
+
+                limit = _judge_memory_limit(memory_mb)
+                resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
             null = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
@@ -313,7 +343,7 @@ def grade_notebook(instructor_path: str | os.PathLike, submission_path: str | os
                     "unsafe": bool(unsafe_no_sandbox), "label": label},
     }
     # The judge itself runs the instructor's cells too; allow for its own time generously.
-    result = _judge_in_child(payload, 2 * limits.notebook_seconds + 180)
+    result = _judge_in_child(payload, 2 * limits.notebook_seconds + 180, limits.memory_mb)
     if "error" in result:
         return all_items("failed", f"grader error: {result['error']}")
     notes += result.get("notes", [])
@@ -380,16 +410,33 @@ def _digest(path: Path | None) -> str:
         return "unreadable"
 
 
+_FORMULA = re.compile(r"(?:^|[,;\t|\r\n])\s*[=+\-@%]")
+
+
 def _safe_cell(value: str) -> str:
-    """A CSV cell a spreadsheet will not run as a formula."""
+    """A CSV cell a spreadsheet will not run as a formula.
+
+    A cell is made text (a leading ``'``) when its first non-blank character could start a
+    formula (``= + - @ %``), or when such a character follows a separator a spreadsheet may
+    split on (``, ; tab |`` or a line break), e.g. `` =1+2`` or ``;=1+2``.
+    """
     value = str(value)
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r", "|", "%") else value
+    return "'" + value if value[:1] in ("\t", "\r") or _FORMULA.search(value) else value
+
+
+_HASHED = re.compile(r".*-[0-9a-f]{12}")
 
 
 def _file_stem(student: str) -> str:
-    """A file name for a student's feedback: their folder name if it is short and plain."""
+    """A file name for a student's feedback, different for different folder names.
+
+    A short, plain folder name is kept as it is; any other name (and a plain one that looks like
+    a hashed name, ``...-<12 hex digits>``) becomes ``<name made plain>-<12 hex digits of its
+    SHA-256>``. So two folders never share a feedback file (short of a 48-bit hash collision,
+    which :func:`grade` also checks for).
+    """
     if (len(student.encode()) <= 120 and re.fullmatch(r"[\w.@+-]+", student)
-            and not student.startswith(".")):
+            and not student.startswith(".") and not _HASHED.fullmatch(student)):
         return student
     short = re.sub(r"[^\w.@+-]", "_", student)[:60].lstrip(".")
     return f"{short}-{hashlib.sha256(student.encode()).hexdigest()[:12]}"
@@ -541,6 +588,9 @@ def grade(submissions_dir: str | os.PathLike, out_csv: str | os.PathLike, *,
             pass
         return None
 
+    stems = {s: f"{_file_stem(s)}.md" for s in students}
+    if len(set(stems.values())) != len(stems):  # a hash collision: name them by position
+        stems = {s: f"{_file_stem(s)}-{i}.md" for i, s in enumerate(students)}
     plan: dict[str, list[str]] = {}
     todo = []
     for s in students:
@@ -596,7 +646,7 @@ def grade(submissions_dir: str | os.PathLike, out_csv: str | os.PathLike, *,
         mine = [r for r in rows if r.student == student]
         auto = [r for r in mine if r.points is not None]
         got, total = sum(r.points for r in auto), sum(r.max_points for r in auto)
-        lines = [f"# Feedback for {clean_text(student, paths=paths)}", "",
+        lines = [f"# Feedback for {_code_span(clean_text(student, paths=paths))}", "",
                  f"Total: {got:g} / {total:g} points (autograded)", ""]
         for name in plan[student]:
             lines += [f"## {name}", ""]
@@ -605,9 +655,9 @@ def grade(submissions_dir: str | os.PathLike, out_csv: str | os.PathLike, *,
                 pts = "manual" if r.points is None else f"{r.points:g}"
                 msg = clean_text(r.message, hidden=hidden.get(name, set()), paths=paths)
                 lines.append(f"- `{r.exercise}`: {pts}/{r.max_points:g} {mark}"
-                             + (f" — {msg}" if msg else ""))
+                             + (f" — {_code_span(msg)}" if msg else ""))
             lines.append("")
-        _write_atomic(feedback_dir / f"{_file_stem(student)}.md", "\n".join(lines))
+        _write_atomic(feedback_dir / stems[student], "\n".join(lines))
 
     def store(student, name, key_s, items, note):
         if note:

@@ -32,6 +32,8 @@ import secrets
 import sys
 import time
 
+import numpy as np
+
 from . import codec
 from .release import _nbgrader, exercises
 
@@ -130,13 +132,88 @@ class _StudentFunction:
         try:
             value = codec.decode(reply.get("value"))
             states = reply.get("args") or []
+            updates = []
             for a, s in zip(args, states, strict=False):
-                if s is not None and hasattr(a, "bit_generator"):
-                    a.bit_generator.state = codec.decode(s).bit_generator.state
-        except (codec.NotPlainData, ValueError, TypeError, KeyError) as exc:
+                if s is not None and isinstance(a, np.random.Generator):
+                    state = advanced_state(a.bit_generator.state,
+                                           codec.decode(s).bit_generator.state)
+                    if state is None:
+                        raise StudentError(f"{self._name}(...) left a random generator in a "
+                                           "state that drawing from it cannot reach")
+                    updates.append((a, state))
+            for a, state in updates:
+                a.bit_generator.state = state
+        except (codec.NotPlainData, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise StudentError(f"{self._name}(...) returned something that is not plain data: "
                                f"{exc}") from None
         return value
+
+
+_PCG64_MULT = 0x2360ED051FC65DA44385DF649FCCF645  # NumPy's PCG64 (PCG_DEFAULT_MULTIPLIER_128)
+_MASK128 = (1 << 128) - 1
+MAX_DRAWS = 1 << 40  # more 64-bit draws than a student's function makes in its time limit
+RECENT_DRAWS = 1 << 16  # a buffered 32-bit half must come from one of the last this many draws
+
+
+def _lcg_distance(cur: int, new: int, inc: int) -> int | None:
+    """Steps of PCG64's 128-bit LCG (``s -> s * mult + inc``) from ``cur`` to ``new``.
+
+    The jump-ahead distance of O'Neill's PCG library (``pcg_extras::distance``): fixes the
+    distance one bit at a time, low bits first, with the LCG raised to the power ``2**k``.
+    ``None`` if ``inc`` is not a valid (odd) increment.
+    """
+    if not inc & 1:
+        return None
+    mult, plus, bit, distance = _PCG64_MULT, inc & _MASK128, 1, 0
+    cur, new = cur & _MASK128, new & _MASK128
+    while cur != new:
+        if (cur ^ new) & bit:
+            cur = (cur * mult + plus) & _MASK128
+            distance |= bit
+        bit <<= 1
+        plus = ((mult + 1) * plus) & _MASK128
+        mult = (mult * mult) & _MASK128
+        if bit > _MASK128:
+            return None
+    return distance
+
+
+def advanced_state(before: dict, after: dict) -> dict | None:
+    """``after`` if a PCG64 generator in state ``before`` reaches it by drawing, else ``None``.
+
+    The student's function gets a copy of the test's generator and sends back the copy's state;
+    the test's generator takes that state only if drawing numbers from it could have led there
+    (at most :data:`MAX_DRAWS` 64-bit draws; a buffered 32-bit half must be the one it had or
+    the upper half of one of the last :data:`RECENT_DRAWS` draws). So a student cannot choose
+    the numbers a test draws next.
+    Other bit generators' states are refused (the lessons use ``default_rng``: PCG64).
+    """
+    if before == after:
+        return after
+    try:
+        if before["bit_generator"] != "PCG64" or after["bit_generator"] != "PCG64":
+            return None
+        s0, s1 = before["state"], after["state"]
+        if s1["inc"] != s0["inc"] or int(after["has_uint32"]) not in (0, 1):
+            return None
+        distance = _lcg_distance(int(s0["state"]), int(s1["state"]), int(s0["inc"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    if distance is None or distance > MAX_DRAWS:
+        return None
+    if not after["has_uint32"]:
+        return {**after, "uinteger": 0}
+    # A buffered 32-bit half: kept from before, or the upper half of a recent draw.
+    if before["has_uint32"] and int(after["uinteger"]) == int(before["uinteger"]):
+        return after
+    recent = min(distance, RECENT_DRAWS)
+    if recent == 0:
+        return None
+    bitgen = np.random.PCG64()
+    bitgen.state = {**before, "has_uint32": 0, "uinteger": 0}
+    bitgen.advance(distance - recent)
+    halves = bitgen.random_raw(recent) >> np.uint64(32)
+    return after if int(after["uinteger"]) in set(halves.tolist()) else None
 
 
 def _fetch(channel: _Channel, name: str):

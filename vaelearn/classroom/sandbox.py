@@ -3,12 +3,15 @@
 Each submission runs in its own process inside a `bubblewrap <https://github.com/containers/
 bubblewrap>`_ sandbox (``bwrap``, the sandbox Flatpak uses), started by :class:`Sandbox`:
 
-- its own user: the real user ``nobody`` (uid 65534, through ``setpriv``) when the grader runs
-  as root, else uid 65534 in a new user namespace; no capabilities, no further user namespaces
+- its own user: as root, a uid of its own that no account and no other running sandbox has
+  (:func:`_take_uid_slot`, from :data:`UID_BASE`; through ``setpriv``), so its process limit is
+  its alone; else uid 65534 in a new user namespace; no capabilities, no further user namespaces
   (it cannot gain privileges); its own PID namespace (it sees only its own processes; when the
   sandbox ends, every process in it ends), network namespace (no interface but a loopback of
   its own: no TCP, no UDP to anywhere), IPC and UTS namespaces, and a new session (no
   terminal to inject keys into);
+- bubblewrap's options reach it through a pipe (``--args FD``), so its command line, which
+  the student can read in ``/proc/1/cmdline``, names no folder of the grader's machine;
 - a file system made of read-only binds of what Python needs (the system's ``/usr``, the Python
   installation and environment, the ``vaelearn`` package) and two small private ``tmpfs``: its
   working folder (``/home/student``) and ``/tmp``, each with a size cap. The instructor's lessons,
@@ -41,6 +44,7 @@ import resource
 import select
 import shutil
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -57,7 +61,7 @@ SANDBOX_ENV = {
     "USER": "student", "MPLBACKEND": "Agg", "MPLCONFIGDIR": f"{HOME}/.matplotlib",
     "IPYTHONDIR": f"{HOME}/.ipython", "VAELEARN_BACKEND": "numpy", "VAELEARN_DEVICE": "cpu",
     "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "VAELEARN_PROGRESS": "off",
+    "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "VAELEARN_PROGRESS": "final",
 }
 GRACE_SECONDS = 3.0  # after SIGINT, before the sandbox is killed
 
@@ -91,14 +95,85 @@ def _privileged() -> bool:
 
     In a user namespace created by root, the sandbox's uid 65534 would still be root (uid 0) to
     the kernel: exempt from the process limit, owner of root's files. So as root the sandbox
-    runs its command through ``setpriv`` as the real user ``nobody`` (65534), without any
-    capability and with ``no_new_privs``.
+    runs its command through ``setpriv`` as a real, otherwise unused user (one per running
+    sandbox), without any capability and with ``no_new_privs``.
     """
     return os.geteuid() == 0 and shutil.which("setpriv") is not None
 
 
-def bwrap_argv(*, work_mb: int, mask: list[str] = (), info_fd: int | None = None) -> list[str]:
-    """The bubblewrap command line, up to and including ``--`` (and setpriv, as root)."""
+UID_BASE = 2_000_000_000  # per-sandbox uids (root mode): far above any system or subuid range
+UID_SLOTS = 4096
+_SLOT_DIRS = ("/run/vaelearn-sandbox-uids", "/tmp/vaelearn-sandbox-uids")  # first usable one
+
+
+def _uid_in_use(uid: int) -> bool:
+    """Whether a process of ``uid`` runs on this machine (real, effective or saved uid)."""
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/status") as f:
+                    for line in f:
+                        if line.startswith("Uid:"):
+                            if str(uid) in line.split()[1:4]:
+                                return True
+                            break
+            except OSError:
+                pass
+    return False
+
+
+def _take_uid_slot() -> tuple[int, int]:
+    """``(uid, fd)``: a uid no account and no process has, held (``flock``) while ``fd`` is open.
+
+    As root, each sandbox runs as its own user: the kernel counts ``RLIMIT_NPROC`` per real
+    uid, so sandboxes sharing ``nobody`` would share one process limit (one student holding
+    it would stop another's threads). The lock makes concurrent sandboxes, of this and of any
+    other grading run on the machine, take different uids.
+    """
+    import fcntl
+    import pwd
+
+    slots = None
+    for folder in _SLOT_DIRS:
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            st = os.lstat(folder)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == 0 and not st.st_mode & 0o022:
+            slots = folder
+            break
+    if slots is None:
+        raise SandboxUnavailable(f"no folder for the sandbox uids' locks ({', '.join(_SLOT_DIRS)}"
+                                 "): none is a folder only root can write")
+    start = os.getpid() % UID_SLOTS  # spread the search; any free slot will do
+    for k in range(UID_SLOTS):
+        uid = UID_BASE + (start + k) % UID_SLOTS
+        try:
+            pwd.getpwuid(uid)
+            continue  # an account of this machine: never borrow it
+        except KeyError:
+            pass
+        fd = os.open(f"{slots}/{uid}", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        if _uid_in_use(uid):  # a leftover of a sandbox that was not cleaned up: skip it
+            os.close(fd)
+            continue
+        return uid, fd
+    raise SandboxUnavailable("no free sandbox uid")
+
+
+def bwrap_argv(*, work_mb: int, mask: list[str] = (), info_fd: int | None = None,
+               uid: int = 65534, fonts: list[tuple[str, int]] = ()) -> list[str]:
+    """The bubblewrap command line, up to and including ``--`` (and setpriv, as root).
+
+    ``uid`` is the user the sandbox runs as when the grader is root (see :func:`_take_uid_slot`);
+    ``fonts``: ``(file name, open descriptor)`` of matplotlib font caches to copy in.
+    """
     exe = shutil.which("bwrap")
     if exe is None:
         raise SandboxUnavailable("bubblewrap (bwrap) is not installed")
@@ -117,7 +192,10 @@ def bwrap_argv(*, work_mb: int, mask: list[str] = (), info_fd: int | None = None
         elif os.path.exists(d):
             argv += ["--ro-bind", d, d]
     roots = _python_roots()
-    made = {"/", "/usr", "/etc"}
+    # /tmp first: a Python installed under /tmp is then bound on top of the private /tmp
+    # instead of hidden by it.
+    argv += ["--perms", "1777", "--size", str(64 * 1024 * 1024), "--tmpfs", "/tmp"]
+    made = {"/", "/usr", "/etc", "/tmp"}
     for root in roots:  # parents traversable by nobody, whatever their modes outside
         parts = Path(root).parents
         for parent in sorted((str(p) for p in parts), key=len):
@@ -127,18 +205,16 @@ def bwrap_argv(*, work_mb: int, mask: list[str] = (), info_fd: int | None = None
     for root in roots:
         argv += ["--ro-bind", root, root]
     argv += ["--proc", "/proc", "--dev", "/dev",
-             "--perms", "1777", "--size", str(work_mb * 1024 * 1024), "--tmpfs", HOME,
-             "--perms", "1777", "--size", str(64 * 1024 * 1024), "--tmpfs", "/tmp"]
+             "--perms", "1777", "--size", str(work_mb * 1024 * 1024), "--tmpfs", HOME]
     for m in mask:  # a private folder that happens to lie inside a bound one: hide it
         real = os.path.realpath(m)
         if os.path.isdir(real) and any(real == r or real.startswith(r.rstrip("/") + "/")
                                        for r in roots):
             argv += ["--tmpfs", real]
-    fonts = _matplotlib_font_cache()
     if fonts:
         argv += ["--perms", "1777", "--dir", f"{HOME}/.matplotlib"]
-    for cache in fonts:
-        argv += ["--ro-bind", str(cache), f"{HOME}/.matplotlib/{cache.name}"]
+    for name, fd in fonts:  # a copy, not a bind: /proc/self/mountinfo would show its source
+        argv += ["--perms", "0644", "--file", str(fd), f"{HOME}/.matplotlib/{name}"]
     for key, value in SANDBOX_ENV.items():
         argv += ["--setenv", key, value]
     argv += ["--chdir", HOME]
@@ -146,7 +222,7 @@ def bwrap_argv(*, work_mb: int, mask: list[str] = (), info_fd: int | None = None
         argv += ["--info-fd", str(info_fd)]
     argv.append("--")
     if privileged:
-        argv += [shutil.which("setpriv"), "--reuid", "65534", "--regid", "65534",
+        argv += [shutil.which("setpriv"), "--reuid", str(uid), "--regid", str(uid),
                  "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
                  "--"]
     return argv
@@ -161,16 +237,39 @@ def _matplotlib_font_cache() -> list[Path]:
         return []
 
 
+def args_through_fd(argv: list[str]) -> tuple[list[str], int]:
+    """``argv`` with bubblewrap's options moved into a pipe read with ``--args FD``.
+
+    Returns the short command line and the pipe's read end (to pass to the child, then
+    close). The sandbox's ``/proc/1/cmdline`` (bubblewrap's own) then names no folder of
+    the grader's machine: only ``bwrap --args N --`` and the student's command.
+    """
+    cut = argv.index("--")
+    data = b"".join(a.encode() + b"\0" for a in argv[1:cut])
+    if len(data) > 60000:  # a pipe holds 64 KiB; the options are a few KiB
+        raise SandboxUnavailable("bubblewrap's options are too long")
+    r, w = os.pipe()
+    try:
+        os.write(w, data)
+    finally:
+        os.close(w)
+    return [argv[0], "--args", str(r), *argv[cut:]], r
+
+
 @functools.lru_cache(maxsize=1)
 def bwrap_problem() -> str | None:
     """``None`` if bubblewrap sandboxes work here, else why not (one line)."""
+    fd = None
     try:
-        argv = bwrap_argv(work_mb=1) + [sys.executable, "-c", "pass"]
-        done = subprocess.run(argv, capture_output=True, timeout=60, text=True)
+        argv, fd = args_through_fd(bwrap_argv(work_mb=1) + [sys.executable, "-c", "pass"])
+        done = subprocess.run(argv, capture_output=True, timeout=60, text=True, pass_fds=(fd,))
     except SandboxUnavailable as exc:
         return str(exc)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bubblewrap failed: {exc}"
+    finally:
+        if fd is not None:
+            os.close(fd)
     if done.returncode != 0:
         return f"bubblewrap cannot create a sandbox here: {done.stderr.strip()[:300]}"
     return None
@@ -208,8 +307,11 @@ class Sandbox:
         inner = [sys.executable, "-I", "-m", "vaelearn.classroom.sandbox",
                  "--memory-mb", str(memory_mb), "--cpu-seconds", str(cpu_seconds),
                  "--nproc", str(nproc), "--file-mb", str(work_mb), "--label", label]
-        info_r = info_w = None
+        info_r = info_w = args_r = None
+        fonts: list[tuple[str, int]] = []
         self._workdir = None
+        self._slot_fd = None
+        self.uid = None
         if unsafe:
             import tempfile
 
@@ -219,12 +321,40 @@ class Sandbox:
                    "IPYTHONDIR": os.path.join(self._workdir, ".ipython")}
             argv, cwd, pass_fds = inner, self._workdir, ()
         else:
+            uid = 65534
+            if _privileged():
+                uid, self._slot_fd = _take_uid_slot()
+                self.uid = uid
             info_r, info_w = os.pipe()
-            argv = bwrap_argv(work_mb=work_mb, mask=list(mask), info_fd=info_w) + inner
-            env, cwd, pass_fds = {"PATH": "/usr/bin:/bin"}, "/", (info_w,)
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, env=env, cwd=cwd,
-                                     pass_fds=pass_fds, start_new_session=True)
+            for cache in _matplotlib_font_cache():
+                try:
+                    fonts.append((cache.name, os.open(cache, os.O_RDONLY | os.O_NOFOLLOW)))
+                except OSError:
+                    pass
+            try:
+                argv, args_r = args_through_fd(
+                    bwrap_argv(work_mb=work_mb, mask=list(mask), info_fd=info_w, uid=uid,
+                               fonts=fonts) + inner)
+            except BaseException:
+                for fd in (info_r, info_w, self._slot_fd, *(fd for _, fd in fonts)):
+                    if fd is not None:
+                        os.close(fd)
+                raise
+            env, cwd = {"PATH": "/usr/bin:/bin"}, "/"
+            pass_fds = (info_w, args_r, *(fd for _, fd in fonts))
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL, env=env, cwd=cwd,
+                                         pass_fds=pass_fds, start_new_session=True)
+        except BaseException:
+            for fd in (info_r, info_w, args_r, self._slot_fd, *(fd for _, fd in fonts)):
+                if fd is not None:
+                    os.close(fd)
+            raise
+        if args_r is not None:
+            os.close(args_r)
+            for _, fd in fonts:
+                os.close(fd)
         self._in, self._out = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         os.set_blocking(self._out, False)
         self._child = None  # the student's Python process, as this machine numbers it
@@ -277,6 +407,9 @@ class Sandbox:
                     return None
                 if len(self._buf) >= 8 + size:
                     body, self._buf = self._buf[8:8 + size], self._buf[8 + size:]
+                    if codec.too_many_values(body):
+                        self.kill("the submission's process sent more values than allowed")
+                        return None
                     try:
                         msg = json.loads(body)
                     except ValueError:
@@ -352,6 +485,15 @@ class Sandbox:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+        if self._slot_fd is not None:
+            # The uid goes back to the pool only when none of its processes is left (the PID
+            # namespace ends them all with bubblewrap; wait for the kernel to reap them).
+            for _ in range(500):
+                if not _uid_in_use(self.uid):
+                    break
+                time.sleep(0.01)
+            os.close(self._slot_fd)
+            self._slot_fd = None
 
     def close(self) -> None:
         self.kill("finished")
