@@ -132,7 +132,7 @@ def decode(data, _depth: int = 0):
 
 
 def too_many_values(body: bytes) -> bool:
-    """Whether a frame may hold more than :data:`MAX_VALUES` values (counted before parsing)."""
+    """Whether a frame may hold more than ``MAX_VALUES`` values (counted before parsing)."""
     return body.count(b"{") > MAX_VALUES + 16
 
 

@@ -3,7 +3,7 @@
 Layout: ``SUBMISSIONS_DIR/<student>/<lesson file name>.ipynb``. For each (student, lesson):
 
 1. The submission must be a regular file inside the student's folder (no symbolic link, device
-   or other special file; at most :data:`MAX_NOTEBOOK_BYTES`). A misnamed upload such as
+   or other special file; at most ``MAX_NOTEBOOK_BYTES``). A misnamed upload such as
    ``01_... (1).ipynb`` is graded as that lesson when it is the only candidate, and flagged.
 2. The notebook to run is the *instructor's* lesson with the student's answers put in: the source
    of each nbgrader solution cell, matched by ``grade_id`` (:func:`assemble`).

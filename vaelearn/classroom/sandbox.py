@@ -4,7 +4,7 @@ Each submission runs in its own process inside a `bubblewrap <https://github.com
 bubblewrap>`_ sandbox (``bwrap``, the sandbox Flatpak uses), started by :class:`Sandbox`:
 
 - its own user: as root, a uid of its own that no account and no other running sandbox has
-  (:func:`_take_uid_slot`, from :data:`UID_BASE`; through ``setpriv``), so its process limit is
+  (:func:`_take_uid_slot`, from ``UID_BASE``; through ``setpriv``), so its process limit is
   its alone; else uid 65534 in a new user namespace; no capabilities, no further user namespaces
   (it cannot gain privileges); its own PID namespace (it sees only its own processes; when the
   sandbox ends, every process in it ends), network namespace (no interface but a loopback of
@@ -17,7 +17,7 @@ bubblewrap>`_ sandbox (``bwrap``, the sandbox Flatpak uses), started by :class:`
   working folder (``/home/student``) and ``/tmp``, each with a size cap. The instructor's lessons,
   the other submissions, the grades and the grader's files are simply not there (and masked with
   an empty ``tmpfs`` should one lie inside a bound folder);
-- a clean environment (``--clearenv``, then only the variables listed in :data:`SANDBOX_ENV`);
+- a clean environment (``--clearenv``, then only the variables listed in ``SANDBOX_ENV``);
 - resource limits set before any student code runs: address space, CPU seconds, number of
   processes, file size, no core files;
 - wall-clock limits enforced from outside: a cell past its time is interrupted (``SIGINT``) and,
