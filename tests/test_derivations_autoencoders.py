@@ -2,8 +2,9 @@
 fail when a step is wrong.
 
 Besides ``verify()``, each result is compared with an independent oracle: the decoder weight
-with vaelearn.pca.optimal_decoder (numpy), the rotation with numpy, the denoiser's scale with
-vaelearn.pca and a Monte Carlo risk, the best line with numpy's eigendecomposition.
+with vaelearn.autoencoders.optimal_decoder (numpy), the rotation with numpy, the denoiser's
+scale with vaelearn.autoencoders and a Monte Carlo risk, the best line with numpy's
+eigendecomposition.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from vaelearn.autoencoders import optimal_decoder, optimal_linear_denoiser_scale
 from vaelearn.derivations import autoencoders as A
 from vaelearn.derive import DerivationError
-from vaelearn.pca import optimal_decoder, optimal_linear_denoiser_scale
 
 ALL = [
     A.optimal_decoder_for_fixed_encoder,
@@ -114,7 +115,8 @@ def test_the_line_derivation_names_both_stationary_lines():
 
 def test_decoder_result_matches_least_squares_per_pixel():
     # The derivation's w* = S_zx / S_zz and error S_xx - S_zx^2 / S_zz, on centred data, against
-    # vaelearn.pca.optimal_decoder (numpy.linalg.solve) and a direct evaluation of the error.
+    # vaelearn.autoencoders.optimal_decoder (numpy.linalg.solve) and a direct evaluation of the
+    # error.
     d = A.optimal_decoder_for_fixed_encoder().verify()
     s_xx, s_zx = sp.symbols("S_xx S_zx", real=True)
     s_zz = sp.Symbol("S_zz", positive=True)

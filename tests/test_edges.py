@@ -23,8 +23,8 @@ import torch
 import vaelearn.numpy as N
 import vaelearn.torch as T
 from vaelearn import info
+from vaelearn.collapse import ppca_fit, ppca_log_likelihood
 from vaelearn.data import load_digits
-from vaelearn.ppca import ppca_fit, ppca_log_likelihood
 
 mpmath.mp.dps = 50
 BACKENDS = [pytest.param(N, id="numpy"), pytest.param(T, id="torch")]

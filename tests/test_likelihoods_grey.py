@@ -24,7 +24,7 @@ import pytest
 from scipy import integrate
 
 import vaelearn.numpy as vn
-from vaelearn.derivations import continuous_bernoulli as dcb
+from vaelearn.derivations import likelihoods as dcb
 from vaelearn.numpy import distributions as nd
 
 torch = pytest.importorskip("torch")

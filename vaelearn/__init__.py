@@ -73,10 +73,17 @@ def get_backend(name: str | None = None) -> ModuleType:
     return backend
 
 
+_SUBMODULES = {
+    # one module per lesson family, named as in vaelearn.derivations and vaelearn.plotting
+    "info", "autoencoders", "holes", "elbo", "likelihoods", "collapse",
+    # shared by several lessons
+    "data", "derive", "derivations", "latent", "plotting", "notebooks", "threads", "classroom",
+}
+
+
 def __getattr__(attr: str) -> ModuleType:
     # Lazy submodules, so `vaelearn.info` works after a bare `import vaelearn`
     # without importing torch or matplotlib up front.
-    if attr in {"info", "derive", "derivations", "data", "plotting", "notebooks", "latent",
-                "threads"}:
+    if attr in _SUBMODULES:
         return importlib.import_module(f"vaelearn.{attr}")
     raise AttributeError(f"module 'vaelearn' has no attribute {attr!r}")

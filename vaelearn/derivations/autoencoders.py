@@ -38,7 +38,7 @@ def optimal_decoder_for_fixed_encoder() -> Derivation:
     ``S_xx - S_zx^2 / S_zz``. With ``k`` code dimensions and ``D`` pixels the same computation with
     matrices gives the normal equations ``Z^T Z W = Z^T X``, so ``W* = (Z^T Z)^{-1} Z^T X`` and the
     reconstruction ``Z W*`` is the orthogonal projection of the data onto the span of the codes
-    (:func:`vaelearn.pca.optimal_decoder` computes it; the unit tests compare the two).
+    (:func:`vaelearn.autoencoders.optimal_decoder` computes it; the unit tests compare the two).
     """
     i = sp.Idx("i")
     n = sp.Symbol("n", integer=True, positive=True)

@@ -1,7 +1,7 @@
 """Derivations for lessons 07-08: pPCA's noise variance, the collapse condition, the KL of a
 collapsed dimension, and the importance-weighted bound above the ELBO.
 
-Each function returns a :class:`vaelearn.derive.Derivation`; ``tests/test_ppca.py`` and
+Each function returns a :class:`vaelearn.derive.Derivation`; ``tests/test_collapse.py`` and
 ``tests/test_iwae.py`` verify every one. Lesson 07 displays :func:`ppca_sigma2_ml`,
 :func:`collapse_condition` and :func:`kl_collapsed_dimension`; lesson 08 displays
 :func:`iwae_above_elbo`.

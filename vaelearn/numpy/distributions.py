@@ -327,7 +327,7 @@ def logmeanexp(a, axis=0):
 # ----------------------------------------------------------------------------------------------
 
 # log C(l) = log 2 + log(u coth u), u = l/2: Taylor coefficients of log(u coth u) in u^2, u^4, ...
-# (derived and checked in vaelearn.derivations.continuous_bernoulli).
+# (derived and checked in vaelearn.derivations.likelihoods).
 _CB_LOG_NORM_SERIES = (1 / 3, -7 / 90, 62 / 2835, -127 / 18900, 146 / 66825)
 _CB_LOG_NORM_SWITCH = 0.1
 """Below ``|logit| < 0.1`` log C uses the series above; the first omitted term, 1414477/
@@ -381,7 +381,7 @@ def continuous_bernoulli_log_norm(logits):
 
     even in :math:`\ell`, :math:`\log 2` at 0 and :math:`\approx \log|\ell|` far from it. Near 0 a
     Taylor series in :math:`u^2` is used (see ``_CB_LOG_NORM_SWITCH`` for the switch point);
-    ``vaelearn.derivations.continuous_bernoulli`` derives both. Finite for every finite logit in
+    ``vaelearn.derivations.likelihoods`` derives both. Finite for every finite logit in
     float32 and float64; keeps the dtype. Lesson 05.
 
     Parameters
@@ -515,7 +515,7 @@ def log_px_given_z_continuous_bernoulli_backward(x, x_logits, grad=1.0):
     The CB is an exponential family with natural parameter :math:`\ell` and sufficient
     statistic :math:`x`, so :math:`\partial_\ell \log\mathcal{CB}(x;\ell) = x - \mathbb E[x]`:
     with :math:`\partial_\ell \log C = 1/\ell - 1/\sinh\ell = \sigma(\ell) - \mathbb E[x]`
-    (derived in ``vaelearn.derivations.continuous_bernoulli``),
+    (derived in ``vaelearn.derivations.likelihoods``),
     ``x - sigmoid(l) + (sigmoid(l) - mean(l))``. Lesson 05.
 
     Parameters

@@ -924,7 +924,7 @@ class VAE(_Model):
             # d(-log p)/d logits = sigmoid(l) - x
             d_out = (probs - x) * coef
         elif self.likelihood == "continuous_bernoulli":
-            # d(-log CB)/d logits = E[x] - x  (vaelearn.derivations.continuous_bernoulli)
+            # d(-log CB)/d logits = E[x] - x  (vaelearn.derivations.likelihoods)
             d_out = (_cb_mean(out) - x) * coef
         elif self.likelihood == "categorical":
             # d(-log p)/d logits = softmax(l) - onehot(x), per pixel

@@ -1,7 +1,7 @@
-"""Pictures for lessons 04-05: posteriors and guides, the ELBO gap, the cost of exact inference,
-a Metropolis chain, ELBO ascent, the Gaussian decoder's sigma and training curves.
+"""Pictures for lesson 04 (variational inference and the ELBO): posteriors and guides, the ELBO gap,
+the cost of exact inference, a Metropolis chain and ELBO ascent.
 
-Every function takes NumPy arrays (or :mod:`vaelearn.exact` objects), draws one small figure
+Every function takes NumPy arrays (or :mod:`vaelearn.elbo` objects), draws one small figure
 (within the size policy of :mod:`vaelearn.plotting._style`) and returns it.
 """
 
@@ -19,8 +19,6 @@ __all__ = [
     "quadrature_cost_plot",
     "mcmc_trace",
     "elbo_ascent",
-    "sigma_nll_curve",
-    "elbo_curves",
 ]
 
 def _figure(ncols: int = 1, width: float = 4.0, height: float = 3.0):
@@ -34,11 +32,11 @@ def _normal_pdf(z, mean, var):
 
 def posterior_and_guide(model, x: float, guides=(), z=None, width: float = 5.0):
     """Prior ``p(z)``, likelihood ``p(x | z)`` (as a function of ``z``), posterior ``p(z | x)``
-    and Gaussian guides ``q`` of a :class:`vaelearn.exact.LinearGaussian`. Lesson 04.
+    and Gaussian guides ``q`` of a :class:`vaelearn.elbo.LinearGaussian`. Lesson 04.
 
     Parameters
     ----------
-    model : vaelearn.exact.LinearGaussian
+    model : vaelearn.elbo.LinearGaussian
     x : float
         The observation.
     guides : sequence of (q_mean, q_var) or (q_mean, q_var, label)
@@ -124,7 +122,7 @@ def quadrature_cost_plot(rows, extrapolate_to: int = 20, width: float = 5.0):
     Parameters
     ----------
     rows : list of dict
-        Output of :func:`vaelearn.exact.quadrature_cost` (keys ``d`` and ``n_evals``).
+        Output of :func:`vaelearn.elbo.quadrature_cost` (keys ``d`` and ``n_evals``).
     extrapolate_to : int
         Continue the line ``n ** d`` (dotted) up to this dimension.
 
@@ -155,7 +153,7 @@ def mcmc_trace(chain, rho, target_mean: float | None = None, width: float = 7.0)
     ----------
     chain : array_like, shape (n_steps,)
     rho : array_like, shape (max_lag + 1,)
-        Output of :func:`vaelearn.exact.autocorrelation`.
+        Output of :func:`vaelearn.elbo.autocorrelation`.
     target_mean : float, optional
         Exact posterior mean, drawn as a line.
 
@@ -184,7 +182,7 @@ def elbo_ascent(history, log_evidence: float, posterior=None, width: float = 7.0
     Parameters
     ----------
     history : dict
-        Output of :func:`vaelearn.exact.fit_gaussian_q` (``q_mean``, ``q_logvar``, ``elbo``).
+        Output of :func:`vaelearn.elbo.fit_gaussian_q` (``q_mean``, ``q_logvar``, ``elbo``).
     log_evidence : float
         ``log p(x)``, the ceiling the ELBO climbs to.
     posterior : (mean, var), optional
@@ -210,67 +208,5 @@ def elbo_ascent(history, log_evidence: float, posterior=None, width: float = 7.0
     ax2.set_xlabel("mean of $q$")
     ax2.set_ylabel("log-variance of $q$")
     ax2.legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    return fig
-
-
-def sigma_nll_curve(sigma2, nll, best_sigma2: float | None = None, width: float = 4.5):
-    """The Gaussian decoder's loss as a function of its variance ``sigma^2`` (log axis). Lesson 05.
-
-    Parameters
-    ----------
-    sigma2 : array_like, shape (n,)
-        Decoder variances tried.
-    nll : array_like, shape (n,)
-        Mean ``-log p(x | z)`` per example (nats) at each variance.
-    best_sigma2 : float, optional
-        The optimum (the MSE per dimension), marked with a vertical line.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    sigma2, nll = np.asarray(sigma2, dtype=float), np.asarray(nll, dtype=float)
-    fig, (ax,) = _figure(1, width, 3.0)
-    ax.semilogx(sigma2, nll, color="tab:blue")
-    if best_sigma2 is not None:
-        ax.axvline(best_sigma2, color="tab:red", ls=":", label="$\\sigma^2$ = MSE per dim")
-        ax.legend(fontsize=7, frameon=False)
-    ax.set_xlabel("decoder variance $\\sigma^2$")
-    ax.set_ylabel("$-\\log p(x\\mid z)$, nats")
-    fig.tight_layout()
-    return fig
-
-
-def elbo_curves(histories, baseline: float | None = None, width: float = 7.0):
-    """Train and test loss (``-ELBO``, nats per example) per epoch, one panel per model.
-
-    Parameters
-    ----------
-    histories : dict of str -> dict
-        Label -> a history returned by ``B.fit`` (keys ``train_loss`` and ``test_loss``).
-    baseline : float, optional
-        A reference loss drawn as a dotted line (e.g. the ``D ln 2`` Bernoulli baseline).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    if not histories:
-        raise ValueError("argument 'histories' is empty")
-    fig, axes = _figure(len(histories), width, 2.8)
-    for ax, (label, hist) in zip(axes, histories.items(), strict=True):
-        train = np.asarray(hist["train_loss"], dtype=float)
-        epochs = np.arange(1, train.size + 1)
-        ax.plot(epochs, train, label="train", color="tab:blue")
-        test = hist.get("test_loss")
-        if test is not None and len(test):
-            ax.plot(epochs, np.asarray(test, dtype=float), label="test", color="tab:orange")
-        if baseline is not None:
-            ax.axhline(baseline, color="0.5", ls=":", lw=1, label="baseline")
-        ax.set_title(label, fontsize=9)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("$-$ELBO, nats per example")
-        ax.legend(fontsize=7, frameon=False)
     fig.tight_layout()
     return fig

@@ -1,11 +1,11 @@
-"""Probabilistic PCA and the linear VAE (vaelearn.ppca) against independent oracles. Lesson 07."""
+"""Probabilistic PCA and the linear VAE (vaelearn.collapse), against independent oracles (L07)."""
 
 import numpy as np
 import pytest
 from scipy.optimize import minimize
 from scipy.stats import multivariate_normal
 
-from vaelearn import ppca as P
+from vaelearn import collapse as P
 
 
 def _data(n=400, d=5, seed=0):

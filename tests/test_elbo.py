@@ -1,4 +1,4 @@
-"""Tests for vaelearn.exact: the linear-Gaussian model (lesson 04) and the loss helpers (lesson 05).
+"""Tests for vaelearn.elbo: the linear-Gaussian model (lesson 04) and the loss helpers (lesson 05).
 
 Oracles: the exact values in FACTS.md (typed in by hand, checked with sympy), scipy.stats densities,
 scipy quadrature that uses only log p(x, z), finite differences, and direct sums.
@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from vaelearn import exact as E
+from vaelearn import elbo as E
+from vaelearn import likelihoods as L
 
 M = E.LinearGaussian()
 
@@ -199,29 +200,29 @@ def test_effective_sample_size_iid_and_ar1():
 
 def test_kl_std_normal_fact_and_general_formula():
     # FACTS: KL(N(0, 1/4) || N(0, 1)) = 0.3181472
-    assert abs(E.kl_std_normal([[0.0]], [[math.log(0.25)]])[0] - 0.3181472) < FACT_TOL
+    assert abs(L.kl_std_normal([[0.0]], [[math.log(0.25)]])[0] - 0.3181472) < FACT_TOL
     rng = np.random.default_rng(5)
     mu, lv = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
     # general KL(N(m1,S1)||N(m0,S0)) with S0 = I, m0 = 0 (FACTS.md formula), row by row
     for i in range(4):
         s1 = np.diag(np.exp(lv[i]))
         ref = 0.5 * (np.trace(s1) + mu[i] @ mu[i] - 3 - np.log(np.linalg.det(s1)))
-        assert abs(E.kl_std_normal(mu, lv)[i] - ref) < 1e-12
+        assert abs(L.kl_std_normal(mu, lv)[i] - ref) < 1e-12
 
 
 def test_monte_carlo_kl_agrees_with_closed_form():
     rng = np.random.default_rng(6)
     mu, lv = rng.normal(size=(5, 2)), rng.normal(size=(5, 2)) * 0.5
     eps = rng.standard_normal((20_000, 5, 2))
-    est, se = E.monte_carlo_kl_std_normal(mu, lv, eps)
-    closed = E.kl_std_normal(mu, lv)
+    est, se = L.monte_carlo_kl_std_normal(mu, lv, eps)
+    closed = L.kl_std_normal(mu, lv)
     assert est.shape == se.shape == (5,)
     assert np.all(np.abs(est - closed) < 4 * se)  # 4 standard errors, fixed seed
     # log q(z) computed from eps must equal scipy's density at z
     z = mu + np.exp(0.5 * lv) * eps[0]
     log_q = stats.norm(mu, np.exp(0.5 * lv)).logpdf(z).sum(axis=1)
     log_p = stats.norm(0, 1).logpdf(z).sum(axis=1)
-    one, _ = E.monte_carlo_kl_std_normal(mu, lv, np.stack([eps[0], eps[0]]))
+    one, _ = L.monte_carlo_kl_std_normal(mu, lv, np.stack([eps[0], eps[0]]))
     np.testing.assert_allclose(one, log_q - log_p, atol=1e-12)
 
 
@@ -230,21 +231,21 @@ def test_gaussian_nll_matches_scipy_and_sigma_role():
     x, mean = rng.uniform(size=(3, 64)), rng.uniform(size=(3, 64))
     for s2 in (0.01, 0.5, 2.0):
         ref = -stats.norm(mean, math.sqrt(s2)).logpdf(x).sum(axis=1)
-        np.testing.assert_allclose(E.gaussian_nll(x, mean, s2), ref, rtol=1e-12)
+        np.testing.assert_allclose(L.gaussian_nll(x, mean, s2), ref, rtol=1e-12)
         sq = ((x - mean) ** 2).sum(axis=1)
         const = 64 / 2 * math.log(2 * math.pi * s2)
-        np.testing.assert_allclose(E.gaussian_nll(x, mean, s2), sq / (2 * s2) + const, rtol=1e-12)
+        np.testing.assert_allclose(L.gaussian_nll(x, mean, s2), sq / (2 * s2) + const, rtol=1e-12)
 
 
 def test_optimal_sigma2_is_mse_per_dimension():
     rng = np.random.default_rng(8)
     x, mean = rng.uniform(size=(20, 16)), rng.uniform(size=(20, 16))
     res = optimize.minimize_scalar(
-        lambda log_s2: E.gaussian_nll(x, mean, math.exp(log_s2)).sum(), bounds=(-10, 3),
+        lambda log_s2: L.gaussian_nll(x, mean, math.exp(log_s2)).sum(), bounds=(-10, 3),
         method="bounded", options={"xatol": 1e-10},
     )
     mse = float(np.mean((x - mean) ** 2))
-    assert abs(E.optimal_sigma2(x, mean) - mse) < 1e-15
+    assert abs(L.optimal_sigma2(x, mean) - mse) < 1e-15
     assert abs(math.exp(res.x) - mse) < 1e-7  # numerical optimum, xatol 1e-10 on log sigma^2
 
 
@@ -254,36 +255,36 @@ def test_bernoulli_nll_with_logits():
     xb = (rng.uniform(size=(4, 10)) < 0.5).astype(float)
     p = 1 / (1 + np.exp(-logits))
     ref = -stats.bernoulli(p).logpmf(xb).sum(axis=1)
-    np.testing.assert_allclose(E.bernoulli_nll_with_logits(xb, logits), ref, rtol=1e-12)
+    np.testing.assert_allclose(L.bernoulli_nll_with_logits(xb, logits), ref, rtol=1e-12)
     xg = rng.uniform(size=(4, 10))  # grey levels: the cross-entropy formula
     ref_g = -(xg * np.log(p) + (1 - xg) * np.log1p(-p)).sum(axis=1)
-    np.testing.assert_allclose(E.bernoulli_nll_with_logits(xg, logits), ref_g, rtol=1e-12)
+    np.testing.assert_allclose(L.bernoulli_nll_with_logits(xg, logits), ref_g, rtol=1e-12)
     # stable for huge logits (probabilities would round to 0 or 1)
-    big = E.bernoulli_nll_with_logits([[1.0, 0.0]], [[-800.0, 800.0]])
+    big = L.bernoulli_nll_with_logits([[1.0, 0.0]], [[-800.0, 800.0]])
     assert abs(big[0] - 1600.0) < 1e-9
 
 
 def test_baseline_and_bits_per_dim():
-    assert abs(E.bernoulli_baseline_nats(64) - 44.36) < 0.005  # FACTS: 44.36 (2 decimals)
-    assert abs(E.bernoulli_baseline_nats(784) - 543.43) < 0.005  # FACTS: 543.43
+    assert abs(L.bernoulli_baseline_nats(64) - 44.36) < 0.005  # FACTS: 44.36 (2 decimals)
+    assert abs(L.bernoulli_baseline_nats(784) - 543.43) < 0.005  # FACTS: 543.43
     # the baseline is what Bernoulli(1/2) costs for ANY image in [0, 1]^D
     x = np.random.default_rng(10).uniform(size=(3, 64))
     np.testing.assert_allclose(
-        E.bernoulli_nll_with_logits(x, np.zeros_like(x)), 64 * math.log(2), rtol=1e-14
+        L.bernoulli_nll_with_logits(x, np.zeros_like(x)), 64 * math.log(2), rtol=1e-14
     )
-    one_bit = E.nats_to_bits_per_dim(E.bernoulli_baseline_nats(64), 64)
+    one_bit = L.nats_to_bits_per_dim(L.bernoulli_baseline_nats(64), 64)
     assert one_bit == pytest.approx(1.0, abs=1e-15)
     v = np.array([10.0, 25.5])
-    np.testing.assert_allclose(E.bits_per_dim_to_nats(E.nats_to_bits_per_dim(v, 64), 64), v)
-    assert E.nats_to_bits_per_dim(math.log(2) * 784, 784) == pytest.approx(1.0, abs=1e-15)
+    np.testing.assert_allclose(L.bits_per_dim_to_nats(L.nats_to_bits_per_dim(v, 64), 64), v)
+    assert L.nats_to_bits_per_dim(math.log(2) * 784, 784) == pytest.approx(1.0, abs=1e-15)
 
 
 def test_reduce_loss_conventions():
     per_dim = np.arange(12, dtype=float).reshape(3, 4)  # row sums 6, 22, 38
-    assert E.reduce_loss(per_dim) == 22.0  # sum over dims, mean over batch
-    assert E.reduce_loss(per_dim, dims="mean") == 5.5
-    assert E.reduce_loss(per_dim, batch="sum") == 66.0
-    assert E.reduce_loss(per_dim, dims="mean", batch="sum") == 16.5
+    assert L.reduce_loss(per_dim) == 22.0  # sum over dims, mean over batch
+    assert L.reduce_loss(per_dim, dims="mean") == 5.5
+    assert L.reduce_loss(per_dim, batch="sum") == 66.0
+    assert L.reduce_loss(per_dim, dims="mean", batch="sum") == 16.5
 
 
 # --- bad input ------------------------------------------------------------------------------------
@@ -304,15 +305,15 @@ def test_reduce_loss_conventions():
         (lambda: E.metropolis(lambda z: -np.inf, 0.0, 10, 1.0, np.random.default_rng()), "z0"),
         (lambda: E.autocorrelation(np.ones(10)), "constant"),
         (lambda: E.fit_gaussian_q(M, 1.0, lr=0.0), "lr"),
-        (lambda: E.kl_std_normal(np.zeros((2, 3)), np.zeros((2, 2))), "differ"),
-        (lambda: E.monte_carlo_kl_std_normal(np.zeros((2, 3)), np.zeros((2, 3)),
+        (lambda: L.kl_std_normal(np.zeros((2, 3)), np.zeros((2, 2))), "differ"),
+        (lambda: L.monte_carlo_kl_std_normal(np.zeros((2, 3)), np.zeros((2, 3)),
                                              np.zeros((5, 2, 2))), "eps"),
-        (lambda: E.gaussian_nll(np.zeros((2, 3)), np.zeros((2, 3)), 0.0), "sigma2"),
-        (lambda: E.bernoulli_nll_with_logits(np.full((1, 2), 1.5), np.zeros((1, 2))), "[0, 1]"),
-        (lambda: E.optimal_sigma2(np.zeros((2, 2)), np.zeros((2, 2))), "equal"),
-        (lambda: E.bernoulli_baseline_nats(0), "x_dim"),
-        (lambda: E.reduce_loss(np.zeros((2, 2)), dims="max"), "dims"),
-        (lambda: E.reduce_loss(np.zeros(4)), "per_dim_loss"),
+        (lambda: L.gaussian_nll(np.zeros((2, 3)), np.zeros((2, 3)), 0.0), "sigma2"),
+        (lambda: L.bernoulli_nll_with_logits(np.full((1, 2), 1.5), np.zeros((1, 2))), "[0, 1]"),
+        (lambda: L.optimal_sigma2(np.zeros((2, 2)), np.zeros((2, 2))), "equal"),
+        (lambda: L.bernoulli_baseline_nats(0), "x_dim"),
+        (lambda: L.reduce_loss(np.zeros((2, 2)), dims="max"), "dims"),
+        (lambda: L.reduce_loss(np.zeros(4)), "per_dim_loss"),
     ],
 )
 def test_bad_input_raises_value_error(call, word):
@@ -321,7 +322,7 @@ def test_bad_input_raises_value_error(call, word):
     assert word in str(info.value)
 
 
-# --- the lesson figures (vaelearn.plotting.inference) ---------------------------------------------
+# --- the lesson figures (vaelearn.plotting.elbo) ---------------------------------------------
 
 
 def test_inference_figures_draw_within_size_limit():
@@ -330,7 +331,8 @@ def test_inference_figures_draw_within_size_limit():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from vaelearn.plotting import inference as P
+    from vaelearn.plotting import elbo as P
+    from vaelearn.plotting import likelihoods as PL
 
     hist = E.fit_gaussian_q(M, 1.0, steps=5)
     rng = np.random.default_rng(0)
@@ -341,8 +343,8 @@ def test_inference_figures_draw_within_size_limit():
         P.quadrature_cost_plot(E.quadrature_cost(M, [1, 2], 4)),
         P.mcmc_trace(chain, E.autocorrelation(chain, 10), target_mean=0.5),
         P.elbo_ascent(hist, M.log_evidence(1.0), posterior=(0.5, 0.5)),
-        P.sigma_nll_curve([0.1, 1.0], [2.0, 1.0], 0.5),
-        P.elbo_curves({"m": {"train_loss": [3.0, 2.0], "test_loss": [3.1, 2.2]}}, baseline=4.0),
+        PL.sigma_nll_curve([0.1, 1.0], [2.0, 1.0], 0.5),
+        PL.elbo_curves({"m": {"train_loss": [3.0, 2.0], "test_loss": [3.1, 2.2]}}, baseline=4.0),
     ]
     for fig in figs:
         w, h = fig.get_size_inches()
@@ -351,4 +353,4 @@ def test_inference_figures_draw_within_size_limit():
     with pytest.raises(ValueError, match="labels"):
         P.elbo_gap_bars(["a"], [1.0, 2.0], 0.0)
     with pytest.raises(ValueError, match="histories"):
-        P.elbo_curves({})
+        PL.elbo_curves({})

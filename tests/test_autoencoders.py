@@ -1,4 +1,4 @@
-"""vaelearn.pca: PCA, principal angles, linear autoencoders and linear denoising (lesson 02).
+"""vaelearn.autoencoders: PCA, principal angles, linear autoencoders, linear denoising (lesson 02).
 
 Oracles: eigendecomposition of the covariance (numpy.linalg.eigh), scipy.linalg.subspace_angles,
 numpy.linalg.lstsq, scipy.optimize.minimize_scalar, and hand-computable cases. The trained-model
@@ -13,7 +13,7 @@ import scipy.linalg
 from scipy import optimize
 
 import vaelearn
-from vaelearn import pca as P
+from vaelearn import autoencoders as P
 
 
 @pytest.fixture(scope="module")
