@@ -1,9 +1,13 @@
 """Log-likelihoods, closed-form KL and the reparameterization step. Lessons 05-06.
 
 Every function takes NumPy arrays and returns NumPy arrays in the dtype of its inputs. Per-example
-quantities are summed over the data (or latent) dimensions, in nats. Each forward function that a
-model differentiates has a ``*_backward`` twin in :mod:`vaelearn.numpy.models`; the ones a student
-needs to see (the reparameterization step) are written out here.
+quantities are summed over the data (or latent) dimensions, in nats.
+
+Every formula a model differentiates is one function here with its ``*_backward`` written beside
+it (the forward-beside-backward layout of micrograd): ``f_backward(..., grad)`` takes ``grad``,
+the gradient of the loss with respect to ``f``'s output, and returns the gradients with respect
+to ``f``'s inputs. The models in :mod:`vaelearn.numpy.models` and :mod:`vaelearn.numpy.vq` only
+call these functions; they do not re-derive them.
 """
 
 from __future__ import annotations
@@ -16,8 +20,13 @@ __all__ = [
     "reparameterize",
     "reparameterize_backward",
     "kl_normal_std_normal",
+    "kl_normal_std_normal_backward",
     "log_px_given_z_bernoulli",
+    "log_px_given_z_bernoulli_backward",
     "log_px_given_z_gaussian",
+    "log_px_given_z_gaussian_backward",
+    "squared_error",
+    "squared_error_backward",
     "log_px_given_z_continuous_bernoulli",
     "log_px_given_z_continuous_bernoulli_backward",
     "continuous_bernoulli_log_norm",
@@ -26,7 +35,11 @@ __all__ = [
     "log_px_given_z_categorical",
     "log_px_given_z_categorical_backward",
     "log_normal",
+    "log_normal_backward",
+    "log_normal_eps",
+    "log_normal_eps_backward",
     "logmeanexp",
+    "logmeanexp_backward",
     "softplus",
     "sigmoid",
 ]
@@ -45,6 +58,15 @@ def _check_same_shape(names, *arrays):
     if len(set(shapes)) != 1:
         pairs = ", ".join(f"{n}{s}" for n, s in zip(names, shapes, strict=True))
         raise ValueError(f"arguments must have the same shape, got {pairs}")
+
+
+def _row_grad(grad):
+    """``grad``, the gradient with respect to a per-row output of shape ``(...,)``, as a factor
+    for per-element arrays ``(..., d)``: a Python number stays a Python number (it keeps a float32
+    array float32), an array gets a trailing axis."""
+    if isinstance(grad, int | float):
+        return grad
+    return np.asarray(grad)[..., None]
 
 
 def sigmoid(x):
@@ -158,29 +180,63 @@ def _exp_minus_1_minus(x):
     return np.where(small, xs * xs * poly, big)
 
 
-def kl_normal_std_normal(z_mean, z_logvar):
+def kl_normal_std_normal(z_mean, z_logvar, per_dim=False):
     r"""KL(N(mu, diag(sigma^2)) || N(0, I)) per example, in nats.
 
     .. math::
         \mathrm{KL} = -\tfrac12 \sum_j \left(1 + \log\sigma_j^2 - \mu_j^2 - \sigma_j^2\right)
+        = \tfrac12 \sum_j \left(\mu_j^2 + [e^{\log\sigma_j^2} - 1 - \log\sigma_j^2]\right)
 
-    Lesson 05 (the KL term of the ELBO in closed form).
+    Lesson 05 (the KL term of the ELBO in closed form). The VAE's training loss calls this function
+    (and its backward, :func:`kl_normal_std_normal_backward`).
 
     Parameters
     ----------
     z_mean, z_logvar : ndarray, shape (batch_size, z_dim)
+    per_dim : bool, default False
+        Return the KL of each latent dimension, ``(batch_size, z_dim)``, instead of their sum
+        (free bits need it, Kingma et al. 2016).
 
     Returns
     -------
-    kl : ndarray, shape (batch_size,)
+    kl : ndarray, shape (batch_size,) (or (batch_size, z_dim) with ``per_dim``)
         Summed over the latent dimensions; always >= 0.
     """
     z_mean = np.asarray(z_mean)
     z_logvar = np.asarray(z_logvar)
     _check_same_shape(("z_mean", "z_logvar"), z_mean, z_logvar)
-    # the same sum written as 1/2 sum_j (mu_j^2 + [exp(lv_j) - 1 - lv_j]): both parts are >= 0,
-    # and the bracket (see _exp_minus_1_minus) never cancels to a negative number near lv = 0
-    return 0.5 * np.sum(z_mean * z_mean + _exp_minus_1_minus(z_logvar), axis=-1)
+    # both parts are >= 0, and the bracket (see _exp_minus_1_minus) never cancels to a negative
+    # number near lv = 0, where a collapsed latent dimension sits
+    kl = 0.5 * (z_mean * z_mean + _exp_minus_1_minus(z_logvar))
+    return kl if per_dim else kl.sum(axis=-1)
+
+
+def kl_normal_std_normal_backward(z_mean, z_logvar, grad=1.0, per_dim=False):
+    r"""Backward of :func:`kl_normal_std_normal`: ``grad`` times its derivatives.
+
+    .. math::
+        \frac{\partial\,\mathrm{KL}}{\partial\mu_j} = \mu_j, \qquad
+        \frac{\partial\,\mathrm{KL}}{\partial\log\sigma_j^2} = \tfrac12\,(\sigma_j^2 - 1).
+
+    Lesson 05.
+
+    Parameters
+    ----------
+    z_mean, z_logvar : ndarray, shape (batch_size, z_dim)
+    grad : float or ndarray, default 1.0
+        Gradient of the loss with respect to the forward's output: shape ``(batch_size,)``, or
+        broadcastable to ``(batch_size, z_dim)`` with ``per_dim``.
+    per_dim : bool, default False
+        As in the forward.
+
+    Returns
+    -------
+    d_mean, d_logvar : ndarray, shape (batch_size, z_dim)
+    """
+    g = grad if per_dim else _row_grad(grad)
+    d_mean = z_mean * g
+    d_logvar = (np.exp(z_logvar) - 1) * (0.5 * g)
+    return d_mean, d_logvar
 
 
 def log_px_given_z_bernoulli(x, x_logits):
@@ -205,7 +261,31 @@ def log_px_given_z_bernoulli(x, x_logits):
     """
     x = np.asarray(x)
     x_logits = np.asarray(x_logits)
-    return np.sum(x * x_logits - softplus(x_logits), axis=-1)
+    # softplus(l) = max(l, 0) + log1p(exp(-|l|)), written out: no overflow for any logit
+    return np.sum(
+        x * x_logits - np.maximum(x_logits, 0) - np.log1p(np.exp(-np.abs(x_logits))), axis=-1
+    )
+
+
+def log_px_given_z_bernoulli_backward(x, x_logits, grad=1.0):
+    r"""Backward of :func:`log_px_given_z_bernoulli`: :math:`\partial/\partial\ell_d =
+    x_d - \sigma(\ell_d)`, times ``grad``. Lesson 05.
+
+    Parameters
+    ----------
+    x, x_logits : ndarray, shape (..., x_dim)
+    grad : float or ndarray of shape (...,), default 1.0
+        Gradient of the loss with respect to the per-example log-likelihood.
+
+    Returns
+    -------
+    d_logits : ndarray, the broadcast shape of ``x`` and ``x_logits``
+    """
+    x_logits = np.asarray(x_logits)
+    e = np.exp(-np.abs(x_logits))
+    r = 1 / (1 + e)
+    probs = np.where(x_logits >= 0, r, e * r)  # sigmoid(l), overflow-free
+    return (x - probs) * _row_grad(grad)
 
 
 def log_px_given_z_gaussian(x, x_mean, log_sigma):
@@ -236,6 +316,73 @@ def log_px_given_z_gaussian(x, x_mean, log_sigma):
     return -0.5 * np.sum(sq, axis=-1) - log_sigma_sum - 0.5 * x_dim * LOG_2PI
 
 
+def log_px_given_z_gaussian_backward(x, x_mean, log_sigma, grad=1.0):
+    r"""Backward of :func:`log_px_given_z_gaussian`, times ``grad``. Lesson 05.
+
+    .. math::
+        \frac{\partial \log p}{\partial m_d} = \frac{x_d - m_d}{\sigma_d^2}, \qquad
+        \frac{\partial \log p}{\partial \log\sigma_d} = \frac{(x_d - m_d)^2}{\sigma_d^2} - 1.
+
+    Parameters
+    ----------
+    x, x_mean : ndarray, shape (..., x_dim)
+    log_sigma : float or ndarray broadcastable to (x_dim,)
+    grad : float or ndarray of shape (...,), default 1.0
+        Gradient of the loss with respect to the per-example log-likelihood.
+
+    Returns
+    -------
+    d_mean : ndarray, the shape of ``x_mean``
+    d_log_sigma : ndarray, the shape of ``log_sigma`` (summed over the examples)
+    """
+    log_sigma = np.asarray(log_sigma)
+    inv_var = np.exp(-2 * log_sigma)
+    diff = x - x_mean
+    g = _row_grad(grad)
+    d_mean = diff * (inv_var * g)
+    if log_sigma.size == 1:  # one sigma shared by every dimension: sum over d first
+        sq = np.sum(diff * diff, axis=-1, keepdims=True) * inv_var
+        d_log_sigma = np.sum(g * (sq - x_mean.shape[-1]))
+    else:
+        d_log_sigma = g * (diff * diff * inv_var - 1)
+        d_log_sigma = d_log_sigma.reshape(-1, d_log_sigma.shape[-1]).sum(axis=0)
+    return d_mean, np.reshape(d_log_sigma, log_sigma.shape)
+
+
+def squared_error(x, x_hat):
+    r"""Squared reconstruction error per example, :math:`\sum_d (\hat x_d - x_d)^2`. Lesson 02.
+
+    The Gaussian log-likelihood with :math:`\sigma^2 = 1/2`, up to a constant (lesson 05).
+
+    Parameters
+    ----------
+    x, x_hat : ndarray, shape (..., x_dim)
+
+    Returns
+    -------
+    ndarray, shape (...,)
+    """
+    diff = np.asarray(x_hat) - np.asarray(x)
+    return np.sum(diff * diff, axis=-1)
+
+
+def squared_error_backward(x, x_hat, grad=1.0):
+    r"""Backward of :func:`squared_error`: :math:`2(\hat x_d - x_d)` times ``grad``, the
+    gradient with respect to ``x_hat``. Lesson 02.
+
+    Parameters
+    ----------
+    x, x_hat : ndarray, shape (..., x_dim)
+    grad : float or ndarray of shape (...,), default 1.0
+
+    Returns
+    -------
+    d_x_hat : ndarray, the shape of ``x_hat``
+    """
+    diff = np.asarray(x_hat) - np.asarray(x)
+    return diff * (2 * _row_grad(grad))
+
+
 def log_normal(z, mean, logvar):
     r"""Log-density of a diagonal Gaussian, summed over the last axis, in nats.
 
@@ -260,7 +407,35 @@ def log_normal(z, mean, logvar):
     return -0.5 * np.sum(LOG_2PI + logvar + _sq_over_var(z - mean, logvar), axis=-1)
 
 
-def _log_normal_eps(eps, logvar):
+def log_normal_backward(z, mean, logvar, grad=1.0):
+    r"""Backward of :func:`log_normal`, times ``grad``. Lesson 07 (the IWAE's log p(z)).
+
+    .. math::
+        \frac{\partial \log\mathcal N}{\partial z_j} = -\frac{z_j - \mu_j}{\sigma_j^2}
+        = -\frac{\partial \log\mathcal N}{\partial \mu_j}, \qquad
+        \frac{\partial \log\mathcal N}{\partial \log\sigma_j^2}
+        = \tfrac12\Big(\frac{(z_j-\mu_j)^2}{\sigma_j^2} - 1\Big).
+
+    Parameters
+    ----------
+    z : ndarray, shape (..., z_dim)
+    mean, logvar : ndarray or float, broadcastable to ``z``
+    grad : float or ndarray of shape (...,), default 1.0
+
+    Returns
+    -------
+    dz, d_mean, d_logvar : ndarray, the shape of ``z`` (sum over broadcast axes as needed)
+    """
+    z = np.asarray(z)
+    diff = z - np.asarray(mean, dtype=z.dtype)
+    inv_var = np.exp(-np.asarray(logvar, dtype=z.dtype))
+    g = _row_grad(grad)
+    dz = -(diff * inv_var) * g
+    d_logvar = (diff * diff * inv_var - 1) * (0.5 * g)
+    return dz, -dz, d_logvar
+
+
+def log_normal_eps(eps, logvar):
     r"""log N(z; mu, sigma^2) at the reparameterised sample :math:`z = \mu + \sigma\varepsilon`,
     summed over the last axis: :math:`-\tfrac12\sum_j(\varepsilon_j^2 + \log 2\pi +
     \log\sigma_j^2)`.
@@ -281,6 +456,27 @@ def _log_normal_eps(eps, logvar):
     eps = np.asarray(eps)
     logvar = np.asarray(logvar, dtype=eps.dtype)
     return -0.5 * np.sum(eps * eps + LOG_2PI + logvar, axis=-1)
+
+
+def log_normal_eps_backward(eps, logvar, grad=1.0):
+    r"""Backward of :func:`log_normal_eps` with respect to ``logvar``: :math:`-\tfrac12`
+    times ``grad`` in every dimension (the noise is an input, not a parameter). When ``eps`` has
+    a leading ``n_samples`` axis the samples' gradients are summed, as in
+    :func:`reparameterize_backward`. Lesson 07 (the IWAE's log q(z|x)).
+
+    Parameters
+    ----------
+    eps : ndarray, shape (batch_size, z_dim) or (n_samples, batch_size, z_dim)
+    logvar : ndarray, shape (batch_size, z_dim)
+    grad : float or ndarray of shape ``eps.shape[:-1]``, default 1.0
+
+    Returns
+    -------
+    d_logvar : ndarray, shape (batch_size, z_dim)
+    """
+    eps = np.asarray(eps)
+    d = np.broadcast_to(-0.5 * _row_grad(grad), eps.shape)
+    return d.sum(axis=0) if eps.ndim == 3 else d.copy()
 
 
 def _sq_over_var(diff, logvar):
@@ -320,6 +516,29 @@ def logmeanexp(a, axis=0):
     m = np.where(np.isfinite(m), m, 0)
     out = np.log(np.mean(np.exp(a - m), axis=axis)) + np.squeeze(m, axis=axis)
     return out
+
+
+def logmeanexp_backward(a, axis=0, grad=1.0):
+    r"""Backward of :func:`logmeanexp`: the softmax of ``a`` along ``axis``, times ``grad``.
+
+    :math:`\partial \log\frac1k\sum_i e^{a_i} / \partial a_i = e^{a_i}/\sum_l e^{a_l}`: the
+    IWAE's normalised importance weights (Burda et al. 2015). Lesson 07.
+
+    Parameters
+    ----------
+    a : ndarray
+    axis : int, default 0
+    grad : float or ndarray, ``a``'s shape without ``axis``; default 1.0
+
+    Returns
+    -------
+    ndarray, the shape of ``a``
+    """
+    a = np.asarray(a)
+    w = np.exp(a - a.max(axis=axis, keepdims=True))
+    w /= w.sum(axis=axis, keepdims=True)
+    g = grad if isinstance(grad, int | float) else np.expand_dims(np.asarray(grad), axis)
+    return w * g
 
 
 # ----------------------------------------------------------------------------------------------

@@ -82,11 +82,14 @@ class Linear:
         """Return ``(x @ W + b, cache)``; the cache is the input ``x``."""
         return self(x), x
 
-    def backward(self, dy, cache):
-        """``dL/dx = dy @ W.T``, ``dL/dW = x.T @ dy``, ``dL/db = sum of dy over the batch``."""
+    def backward(self, dy, cache, need_dx=True):
+        """``dL/dx = dy @ W.T``, ``dL/dW = x.T @ dy``, ``dL/db = sum of dy over the batch``.
+
+        ``need_dx=False`` skips ``dL/dx`` (returned as ``None``): the first layer of a network
+        needs no gradient for the data."""
         x = cache
         grads = {"W": x.T @ dy, "b": dy.sum(axis=0)}
-        dx = dy @ self.params["W"].T
+        dx = dy @ self.params["W"].T if need_dx else None
         return dx, grads
 
 
@@ -107,7 +110,7 @@ class Identity(_Activation):
     def __call__(self, x):
         return x
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, need_dx=True):
         """``dL/dx = dy``."""
         return dy, {}
 
@@ -118,7 +121,7 @@ class ReLU(_Activation):
     def __call__(self, x):
         return np.maximum(x, 0)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, need_dx=True):
         """``dL/dx = dy`` where ``x > 0``, else 0."""
         x, _ = cache
         return dy * (x > 0), {}
@@ -130,7 +133,7 @@ class Tanh(_Activation):
     def __call__(self, x):
         return np.tanh(x)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, need_dx=True):
         """``dL/dx = dy * (1 - y^2)``."""
         _, y = cache
         return dy * (1 - y * y), {}
@@ -142,7 +145,7 @@ class Sigmoid(_Activation):
     def __call__(self, x):
         return sigmoid(x)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, need_dx=True):
         """``dL/dx = dy * y * (1 - y)``."""
         _, y = cache
         return dy * y * (1 - y), {}
@@ -154,7 +157,7 @@ class Softplus(_Activation):
     def __call__(self, x):
         return softplus(x)
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, need_dx=True):
         """``dL/dx = dy * sigmoid(x)``."""
         x, _ = cache
         return dy * sigmoid(x), {}
@@ -182,10 +185,16 @@ def _activation(name):
 class MLP:
     """A stack ``Linear -> activation -> ... -> Linear [-> out_activation]``.
 
+    The one multilayer perceptron of the NumPy backend: the VAE, the autoencoder and the VQ-VAE
+    are built from it (a model registers its layers' arrays under its own key prefix, e.g.
+    ``encoder.0.W``), and its :meth:`backward` is the only place a stack of layers is
+    differentiated.
+
     Parameters
     ----------
     dims : sequence of int
-        Layer widths ``(in_dim, hidden_1, ..., out_dim)``; at least two entries.
+        Layer widths ``(in_dim, hidden_1, ..., out_dim)``; one entry gives an empty stack (the
+        identity), as a model with no hidden layers needs.
     activation : str, default "relu"
         Nonlinearity after every hidden layer (see :data:`ACTIVATIONS`).
     out_activation : str, optional
@@ -193,27 +202,38 @@ class MLP:
     seed : int or numpy.random.Generator, default 0
         Weights are drawn layer by layer, ``W`` then ``b``.
     dtype : str, default "float64"
+    out_name : str, optional
+        Key of the last layer in ``params`` (``"out"`` gives ``out.W``, ``out.b``); by default its
+        index like the others.
 
     Attributes
     ----------
     params : dict
         ``{"0.W", "0.b", "1.W", ...}``, the same arrays the layers hold.
     layers : list
+    linears : list of Linear
+        The affine layers, in order.
     """
 
-    def __init__(self, dims, activation="relu", out_activation=None, *, seed=0, dtype="float64"):
+    def __init__(self, dims, activation="relu", out_activation=None, *, seed=0, dtype="float64",
+                 out_name=None):
         dims = [int(d) for d in dims]
-        if len(dims) < 2 or min(dims) < 1:
-            raise ValueError(f"argument 'dims' is {dims}; need >= 2 positive widths")
+        if len(dims) < 1 or min(dims) < 1:
+            raise ValueError(f"argument 'dims' is {dims}; need >= 1 positive widths")
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self.layers = []
+        self.linears = []
+        self.names = []
         self.params = {}
         for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
             lin = Linear(a, b, seed=rng, dtype=dtype)
-            self.params[f"{i}.W"] = lin.params["W"]
-            self.params[f"{i}.b"] = lin.params["b"]
-            self.layers.append(lin)
             last = i == len(dims) - 2
+            name = out_name if last and out_name is not None else str(i)
+            self.params[f"{name}.W"] = lin.params["W"]
+            self.params[f"{name}.b"] = lin.params["b"]
+            self.layers.append(lin)
+            self.linears.append(lin)
+            self.names.append(name)
             if not last:
                 self.layers.append(_activation(activation))
             elif out_activation is not None:
@@ -232,14 +252,27 @@ class MLP:
             caches.append(c)
         return x, caches
 
-    def backward(self, dy, cache):
-        """Run the layers' backward passes in reverse; return ``(dx, grads)`` keyed like params."""
+    def backward(self, dy, cache, need_dx=True):
+        """Run the layers' backward passes in reverse; return ``(dx, grads)`` keyed like params.
+
+        ``need_dx=False`` skips the first layer's ``dL/dx`` (``dx`` is then ``None``)."""
         grads = {}
-        i = sum(isinstance(layer, Linear) for layer in self.layers)
-        for layer, c in zip(reversed(self.layers), reversed(cache), strict=True):
-            dy, g = layer.backward(dy, c)
+        i = len(self.linears)
+        for j in reversed(range(len(self.layers))):
+            layer = self.layers[j]
             if isinstance(layer, Linear):
                 i -= 1
-                grads[f"{i}.W"] = g["W"]
-                grads[f"{i}.b"] = g["b"]
+                dy, g = layer.backward(dy, cache[j], need_dx=need_dx or j > 0)
+                grads[f"{self.names[i]}.W"] = g["W"]
+                grads[f"{self.names[i]}.b"] = g["b"]
+            else:
+                dy, _ = layer.backward(dy, cache[j])
         return dy, grads
+
+    def astype(self, dtype):
+        """Cast every layer's arrays to ``dtype`` in place of the old ones (``params`` follows)."""
+        for name, lin in zip(self.names, self.linears, strict=True):
+            lin.params = {k: v.astype(dtype) for k, v in lin.params.items()}
+            self.params[f"{name}.W"] = lin.params["W"]
+            self.params[f"{name}.b"] = lin.params["b"]
+        return self

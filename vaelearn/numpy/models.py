@@ -23,18 +23,31 @@ from collections import namedtuple
 import numpy as np
 
 from .distributions import (
-    LOG_2PI,
     _cb_mean,
-    _log_normal_eps,
     _log_softmax,
-    continuous_bernoulli_log_norm,
     kl_normal_std_normal,
+    kl_normal_std_normal_backward,
     log_normal,
+    log_normal_backward,
+    log_normal_eps,
+    log_normal_eps_backward,
+    log_px_given_z_bernoulli,
+    log_px_given_z_bernoulli_backward,
+    log_px_given_z_categorical,
+    log_px_given_z_categorical_backward,
+    log_px_given_z_continuous_bernoulli,
+    log_px_given_z_continuous_bernoulli_backward,
+    log_px_given_z_gaussian,
+    log_px_given_z_gaussian_backward,
     logmeanexp,
+    logmeanexp_backward,
+    reparameterize,
     reparameterize_backward,
     sigmoid,
+    squared_error,
+    squared_error_backward,
 )
-from .layers import ACTIVATIONS, Linear, init_linear
+from .layers import ACTIVATIONS, MLP, Linear
 
 __all__ = [
     "ELBOTerms",
@@ -203,71 +216,15 @@ def _check_rng(rng):
     return rng
 
 
-def _bernoulli_terms(x, logits):
-    """Return ``(log p(x|z) per row, sigmoid(logits))`` sharing one ``exp(-|l|)``."""
-    e = np.exp(-np.abs(logits))
-    # softplus(l) = max(l, 0) + log1p(exp(-|l|));  log p = sum x*l - softplus(l)
-    log_px = np.sum(x * logits - np.maximum(logits, 0) - np.log1p(e), axis=-1)
-    r = 1 / (1 + e)
-    probs = np.where(logits >= 0, r, e * r)  # sigmoid(l), overflow-free
-    return log_px, probs
+def _prefixed(prefix, grads):
+    """A layer's gradients (keyed like its ``params``) under the model's key ``prefix``."""
+    return {f"{prefix}.{k}": v for k, v in grads.items()}
 
 
-# ----------------------------------------------------------------------------------------------
-# a stack of (Linear, activation) layers under a key prefix
-# ----------------------------------------------------------------------------------------------
-
-
-class _Stack:
-    """Hidden layers ``Linear -> act`` repeated, holding their arrays under ``prefix.{i}``."""
-
-    def __init__(self, prefix, dims, activation, rng, dtype, params):
-        self.linears = []
-        self.acts = []
-        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
-            lin = Linear.__new__(Linear)
-            W, bias = init_linear(a, b, rng, dtype)
-            lin.params = {"W": W, "b": bias}
-            params[f"{prefix}.{i}.W"] = W
-            params[f"{prefix}.{i}.b"] = bias
-            self.linears.append(lin)
-            self.acts.append(ACTIVATIONS[activation]())
-        self.prefix = prefix
-
-    def __call__(self, x):
-        for lin, act in zip(self.linears, self.acts, strict=True):
-            x = act(lin(x))
-        return x
-
-    def forward(self, x):
-        caches = []
-        for lin, act in zip(self.linears, self.acts, strict=True):
-            x, c1 = lin.forward(x)
-            x, c2 = act.forward(x)
-            caches.append((c1, c2))
-        return x, caches
-
-    def backward(self, dy, caches, grads, need_dx=True):
-        """Backward through the stack; writes ``grads[prefix.i.W/b]``; returns ``dL/dinput``."""
-        n_layers = len(self.linears)
-        for i in reversed(range(n_layers)):
-            c1, c2 = caches[i]
-            dy, _ = self.acts[i].backward(dy, c2)
-            x = c1
-            grads[f"{self.prefix}.{i}.W"] = x.T @ dy
-            grads[f"{self.prefix}.{i}.b"] = dy.sum(axis=0)
-            if i > 0 or need_dx:
-                dy = dy @ self.linears[i].params["W"].T
-        return dy
-
-
-def _head(key, in_dim, out_dim, rng, dtype, params):
-    lin = Linear.__new__(Linear)
-    W, b = init_linear(in_dim, out_dim, rng, dtype)
-    lin.params = {"W": W, "b": b}
-    params[f"{key}.W"] = W
-    params[f"{key}.b"] = b
-    return lin
+def _register(modules):
+    """``{prefix.key: array}`` for the layers of ``modules`` (``{prefix: MLP or Linear}``), in
+    order: the arrays the layers hold are the model's parameters."""
+    return {f"{prefix}.{k}": v for prefix, mod in modules.items() for k, v in mod.params.items()}
 
 
 class _Model:
@@ -298,24 +255,19 @@ class _Model:
         for k, v in cast.items():
             np.copyto(self.params[k], v)
 
-    def _linears(self):
-        """Yield ``(key prefix, Linear)`` for every affine layer of the model."""
-        for stack in (self._enc, self._dec):
-            for i, lin in enumerate(stack.linears):
-                yield f"{stack.prefix}.{i}", lin
-        for key, lin in self._heads.items():
-            yield key, lin
-
     def _to_dtype(self, dtype):
         """Cast every parameter to ``dtype`` (fast mode trains in float32)."""
         dtype = _check_dtype(dtype)
         if dtype == self.dtype:
             return
+        for mod in self._modules.values():
+            if isinstance(mod, MLP):
+                mod.astype(dtype)
+            else:
+                mod.params = {k: v.astype(dtype) for k, v in mod.params.items()}
+        layers = _register(self._modules)
         for key in list(self.params):
-            self.params[key] = self.params[key].astype(dtype)
-        for prefix, lin in self._linears():
-            lin.params["W"] = self.params[f"{prefix}.W"]
-            lin.params["b"] = self.params[f"{prefix}.b"]
+            self.params[key] = layers[key] if key in layers else self.params[key].astype(dtype)
         self.dtype = dtype
         self.config["dtype"] = dtype
 
@@ -425,14 +377,12 @@ class Autoencoder(_Model):
             "dtype": self.dtype,
         }
         rng = np.random.default_rng(seed)
-        self.params = {}
-        enc_dims = (x_dim, *hidden_dims)
-        dec_dims = (z_dim, *hidden_dims[::-1])
-        self._enc = _Stack("encoder", enc_dims, self.activation, rng, self.dtype, self.params)
-        self._enc_out = _head("encoder.out", enc_dims[-1], z_dim, rng, self.dtype, self.params)
-        self._dec = _Stack("decoder", dec_dims, self.activation, rng, self.dtype, self.params)
-        self._dec_out = _head("decoder.out", dec_dims[-1], x_dim, rng, self.dtype, self.params)
-        self._heads = {"encoder.out": self._enc_out, "decoder.out": self._dec_out}
+        act, dt = self.activation, self.dtype
+        self._enc = MLP((x_dim, *hidden_dims, z_dim), act, seed=rng, dtype=dt, out_name="out")
+        self._dec = MLP((z_dim, *hidden_dims[::-1], x_dim), act, seed=rng, dtype=dt,
+                        out_name="out")
+        self._modules = {"encoder": self._enc, "decoder": self._dec}
+        self.params = _register(self._modules)
 
     # -- forward ------------------------------------------------------------------------------
 
@@ -442,20 +392,18 @@ class Autoencoder(_Model):
     def encode(self, x):
         """Code ``z = encoder(x)``, shape ``(batch_size, z_dim)``."""
         x = _as_data(x, self.x_dim, self.dtype)
-        return self._enc_out(self._enc(x))
+        return self._enc(x)
 
     def decode(self, z):
         """Reconstruction ``x_hat``, shape ``(batch_size, x_dim)`` (probabilities for bce)."""
         z = _as_data(z, self.z_dim, self.dtype, "z")
-        out = self._dec_out(self._dec(z))
+        out = self._dec(z)
         return sigmoid(out) if self.loss_name == "bce" else out
 
     def _per_example(self, out, target):
         if self.loss_name == "mse":
-            diff = out - target
-            return np.sum(diff * diff, axis=-1)
-        log_px, _ = _bernoulli_terms(target, out)
-        return -log_px
+            return squared_error(target, out)
+        return -log_px_given_z_bernoulli(target, out)
 
     def loss(self, x, x_target=None):
         """Per-example loss, shape ``(batch_size,)``, summed over dimensions.
@@ -471,7 +419,7 @@ class Autoencoder(_Model):
         target = self._check_x(x if x_target is None else x_target, "x_target")
         if target.shape != x.shape:
             raise ValueError(f"argument 'x_target' has shape {target.shape}; expected {x.shape}")
-        out = self._dec_out(self._dec(self._enc_out(self._enc(x))))
+        out = self._dec(self._enc(x))
         return self._per_example(out, target)
 
     def loss_and_grads(self, x, x_target=None):
@@ -492,30 +440,20 @@ class Autoencoder(_Model):
         return loss, grads
 
     def _loss_and_grads(self, x, target):
+        """Forward, then the hand-written backward: each step calls the ``*_backward`` of the
+        function its forward called. Returns ``(loss, grads, {})``."""
         n = x.shape[0]
-        h, enc_caches = self._enc.forward(x)
-        z = self._enc_out(h)
-        hd, dec_caches = self._dec.forward(z)
-        out = self._dec_out(hd)
+        z, enc_cache = self._enc.forward(x)
+        out, dec_cache = self._dec.forward(z)
         if self.loss_name == "mse":
-            diff = out - target
-            per_example = np.sum(diff * diff, axis=-1)
-            d_out = diff * (2 / n)  # d/dout of mean_n sum_d (out - x)^2
+            per_example = squared_error(target, out)
+            d_out = squared_error_backward(target, out, grad=1 / n)  # loss = mean over the batch
         else:
-            log_px, probs = _bernoulli_terms(target, out)
-            per_example = -log_px
-            d_out = (probs - target) * (1 / n)  # d/dlogits of -(x*l - softplus(l)) = sigmoid - x
-        grads = {}
-        # decoder output layer: out = hd @ W + b
-        grads["decoder.out.W"] = hd.T @ d_out
-        grads["decoder.out.b"] = d_out.sum(axis=0)
-        d_hd = d_out @ self._dec_out.params["W"].T
-        dz = self._dec.backward(d_hd, dec_caches, grads)
-        # encoder output layer: z = h @ W + b
-        grads["encoder.out.W"] = h.T @ dz
-        grads["encoder.out.b"] = dz.sum(axis=0)
-        dh = dz @ self._enc_out.params["W"].T
-        self._enc.backward(dh, enc_caches, grads, need_dx=False)
+            per_example = -log_px_given_z_bernoulli(target, out)
+            d_out = log_px_given_z_bernoulli_backward(target, out, grad=-1 / n)
+        dz, dec_grads = self._dec.backward(d_out, dec_cache)
+        _, enc_grads = self._enc.backward(dz, enc_cache, need_dx=False)
+        grads = {**_prefixed("encoder", enc_grads), **_prefixed("decoder", dec_grads)}
         loss = float(per_example.mean())
         return loss, {k: grads[k] for k in self.params}, {}
 
@@ -619,22 +557,26 @@ class VAE(_Model):
             self.config["n_levels"] = n_levels
         out_dim = x_dim * n_levels if likelihood == "categorical" else x_dim
         rng = np.random.default_rng(seed)
-        self.params = {}
-        enc_dims = (x_dim, *hidden_dims)
-        dec_dims = (z_dim, *hidden_dims[::-1])
-        p = self.params
-        self._enc = _Stack("encoder", enc_dims, activation, rng, self.dtype, p)
-        self._enc_mean = _head("encoder.mean", enc_dims[-1], z_dim, rng, self.dtype, p)
-        self._enc_logvar = _head("encoder.logvar", enc_dims[-1], z_dim, rng, self.dtype, p)
-        self._dec = _Stack("decoder", dec_dims, activation, rng, self.dtype, p)
-        self._dec_out = _head("decoder.out", dec_dims[-1], out_dim, rng, self.dtype, p)
-        self._heads = {
+        dt = self.dtype
+        # drawn in this order: encoder hidden layers, mean head, logvar head, decoder
+        self._enc = MLP((x_dim, *hidden_dims), activation, activation, seed=rng, dtype=dt)
+        self._enc_mean = Linear(self._enc_width, z_dim, seed=rng, dtype=dt)
+        self._enc_logvar = Linear(self._enc_width, z_dim, seed=rng, dtype=dt)
+        self._dec = MLP((z_dim, *hidden_dims[::-1], out_dim), activation, seed=rng, dtype=dt,
+                        out_name="out")
+        self._modules = {
+            "encoder": self._enc,
             "encoder.mean": self._enc_mean,
             "encoder.logvar": self._enc_logvar,
-            "decoder.out": self._dec_out,
+            "decoder": self._dec,
         }
+        self.params = _register(self._modules)
         if self.learn_sigma:
-            p["decoder.logsigma"] = np.zeros(1, dtype=self.dtype)
+            self.params["decoder.logsigma"] = np.zeros(1, dtype=self.dtype)
+
+    @property
+    def _enc_width(self):
+        return self.hidden_dims[-1] if self.hidden_dims else self.x_dim
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -672,7 +614,7 @@ class VAE(_Model):
     def _decode_raw(self, z):
         """Decoder output before the likelihood: logits (Bernoulli, continuous Bernoulli,
         categorical: ``x_dim * n_levels``) or means (Gaussian)."""
-        return self._dec_out(self._dec(z))
+        return self._dec(z)
 
     # -- public forward -----------------------------------------------------------------------
 
@@ -728,24 +670,27 @@ class VAE(_Model):
     def _log_px(self, x, out):
         """log p(x|z) per row of ``out`` (any leading shape), in nats."""
         if self.likelihood == "bernoulli":
-            log_px, _ = _bernoulli_terms(x, out)
-            return log_px
+            return log_px_given_z_bernoulli(x, out)
         if self.likelihood == "continuous_bernoulli":
-            log_px, _ = _bernoulli_terms(x, out)
-            return log_px + np.sum(continuous_bernoulli_log_norm(out), axis=-1)
+            return log_px_given_z_continuous_bernoulli(x, out)
         if self.likelihood == "categorical":
-            lsm = _log_softmax(self._cat_logits(out))
-            idx = np.broadcast_to(self._levels(x), lsm.shape[:-1])[..., None]
-            return np.sum(np.take_along_axis(lsm, idx, axis=-1)[..., 0], axis=-1)
-        log_sigma = self._log_sigma()
-        diff = x - out
-        inv_var = np.exp(-2 * log_sigma)
+            return log_px_given_z_categorical(self._levels(x), self._cat_logits(out))
+        return log_px_given_z_gaussian(x, out, self._log_sigma())
+
+    def _log_px_backward(self, x, out, grad, grads):
+        """Backward of :meth:`_log_px`: ``d loss / d out`` for ``grad = d loss / d log p(x|z)``;
+        a learned sigma's gradient goes into ``grads``."""
+        if self.likelihood == "bernoulli":
+            return log_px_given_z_bernoulli_backward(x, out, grad)
+        if self.likelihood == "continuous_bernoulli":
+            return log_px_given_z_continuous_bernoulli_backward(x, out, grad)
+        if self.likelihood == "categorical":
+            d = log_px_given_z_categorical_backward(self._levels(x), self._cat_logits(out), grad)
+            return d.reshape(out.shape)
+        d_out, d_log_sigma = log_px_given_z_gaussian_backward(x, out, self._log_sigma(), grad)
         if self.learn_sigma:
-            log_sigma = log_sigma[0]
-        return (
-            -0.5 * np.sum(diff * diff, axis=-1) * inv_var
-            - self.x_dim * (log_sigma + 0.5 * LOG_2PI)
-        )
+            grads["decoder.logsigma"] = np.atleast_1d(d_log_sigma).astype(self.dtype)
+        return d_out
 
     def elbo(self, x, eps, kl="analytic"):
         """Per-example ELBO and its terms, in nats.
@@ -773,13 +718,13 @@ class VAE(_Model):
     def _elbo(self, x, eps, kl="analytic"):
         h = self._enc(x)
         z_mean, z_logvar = self._enc_mean(h), self._enc_logvar(h)
-        z = z_mean + np.exp(0.5 * z_logvar) * eps
+        z = reparameterize(z_mean, z_logvar, eps)
         log_px = self._log_px(x, self._decode_raw(z))
         if kl == "analytic":
             kl_value = kl_normal_std_normal(z_mean, z_logvar)
         else:
             # log q(z|x) from the noise (z - z_mean would round away when sigma << |mu|)
-            kl_value = _log_normal_eps(eps, z_logvar) - log_normal(z, 0.0, 0.0)
+            kl_value = log_normal_eps(eps, z_logvar) - log_normal(z, 0.0, 0.0)
         if eps.ndim == 3:
             log_px = log_px.mean(axis=0)
             if kl == "mc":
@@ -810,28 +755,21 @@ class VAE(_Model):
         return logmeanexp(self._log_weights(x, eps)[0], axis=0)
 
     def _log_weights(self, x, eps, x_target=None):
-        """log w = log p(x|z) + log p(z) - log q(z|x), shape (k, n), and the forward caches.
-
-        ``x_target`` (default ``x``) is what the decoder's likelihood scores (denoising)."""
-        h, enc_caches = self._enc.forward(x)
-        z_mean, z_logvar = self._enc_mean(h), self._enc_logvar(h)
-        std = np.exp(0.5 * z_logvar)
-        z = z_mean + std * eps
+        """log w = log p(x|z) + log p(z) - log q(z|x), shape (k, n), log p(x|z) and the forward
+        caches. ``eps`` has shape (k, n, z_dim); ``x_target`` (default ``x``) is what the
+        decoder's likelihood scores (denoising)."""
+        h, enc_cache = self._enc.forward(x)
+        z_mean, mean_cache = self._enc_mean.forward(h)
+        z_logvar, logvar_cache = self._enc_logvar.forward(h)
+        z = reparameterize(z_mean, z_logvar, eps)
         k, n, _ = eps.shape
-        hd, dec_caches = self._dec.forward(z.reshape(k * n, self.z_dim))
-        out = self._dec_out(hd)
+        out, dec_cache = self._dec.forward(z.reshape(k * n, self.z_dim))
         out = out.reshape(k, n, out.shape[-1])
-        x = x if x_target is None else x_target
-        probs = None
-        if self.likelihood == "bernoulli":
-            log_px, probs = _bernoulli_terms(x, out)
-        else:
-            log_px = self._log_px(x, out)
-        log_pz = -0.5 * np.sum(z * z + LOG_2PI, axis=-1)
-        # log q(z|x) at z = mu + sigma * eps is -1/2 sum(log 2 pi + logvar + eps^2)
-        log_qz = -0.5 * np.sum(LOG_2PI + z_logvar + eps * eps, axis=-1)
-        cache = (h, enc_caches, z_mean, z_logvar, std, z, hd, dec_caches, out, probs)
-        return log_px + log_pz - log_qz, log_px, cache
+        log_px = self._log_px(x if x_target is None else x_target, out)
+        # log q(z|x) from the noise: z - z_mean would round away when sigma << |z_mean|
+        log_w = log_px + log_normal(z, 0.0, 0.0) - log_normal_eps(eps, z_logvar)
+        cache = (enc_cache, mean_cache, logvar_cache, z_mean, z_logvar, z, dec_cache, out)
+        return log_w, log_px, cache
 
     # -- loss and gradients -------------------------------------------------------------------
 
@@ -891,104 +829,72 @@ class VAE(_Model):
     def _loss_and_grads(
         self, x, eps, estimator="pathwise", baseline=None, objective="elbo", x_target=None
     ):
-        """Forward and hand-written backward. Returns (loss, grads, terms) with batch-mean terms
-        ``{"rec": mean -log p(x|z), "kl": mean KL}`` for the training history. ``x_target``
-        (default ``x``): the clean data the decoder scores when ``x`` is corrupted."""
-        eps3 = eps if eps.ndim == 3 else eps[None]
-        k, n, _ = eps3.shape
-        log_w, log_px, cache = self._log_weights(x, eps3, x_target)
+        """Forward, then the hand-written backward. Returns (loss, grads, terms) with batch-mean
+        terms ``{"rec": mean -log p(x|z), "kl": mean KL}`` for the training history. ``x_target``
+        (default ``x``): the clean data the decoder scores when ``x`` is corrupted.
+
+        Every formula is a call to :mod:`vaelearn.numpy.distributions`, and the backward pass
+        calls each one's ``*_backward`` in reverse order. Lesson 05 prints this method."""
+        eps = eps if eps.ndim == 3 else eps[None]  # (k, n, z_dim): k noise samples per example
+        k, n, _ = eps.shape
+        # ---- forward ----
+        log_w, log_px, cache = self._log_weights(x, eps, x_target)
+        enc_cache, mean_cache, logvar_cache, z_mean, z_logvar, z, dec_cache, out = cache
         x = x if x_target is None else x_target
-        h, enc_caches, z_mean, z_logvar, std, z, hd, dec_caches, out, probs = cache
-        grads = {}
-
-        # ---- the weight of each sample's reconstruction term in the loss, shape (k, n) ----
-        if objective == "iwae":
-            # loss = -1/n sum_i log mean_l w_il;  d loss / d log w_il = -softmax_l(log w)_il / n
-            w_norm = np.exp(log_w - log_w.max(axis=0, keepdims=True))
-            w_norm /= w_norm.sum(axis=0, keepdims=True)
-            coef = w_norm[..., None] * (1 / n)  # (k, n, 1)
+        if objective == "iwae":  # loss = -1/n sum_i log mean_l w_il
             loss = -float(logmeanexp(log_w, axis=0).mean())
-            kl_dim = None
-        else:
-            coef = 1 / (n * k)  # a Python float: keeps float32 arrays float32
-            # KL per example and latent dimension, (n, z_dim): -1/2 (1 + lv - mu^2 - exp(lv))
-            var = np.exp(z_logvar)
-            kl_dim = -0.5 * (1 + z_logvar - z_mean * z_mean - var)
-            kl_mean_dim = kl_dim.mean(axis=0)  # batch average per latent dimension
-            kl_term = np.maximum(kl_mean_dim, self.free_bits).sum()
-            loss = float(-log_px.mean() + self.beta * kl_term)
+            d_log_w = logmeanexp_backward(log_w, axis=0, grad=-1 / n)  # (k, n)
+            d_log_px = d_log_w
+            kl = kl_normal_std_normal(z_mean, z_logvar)
+        else:  # loss = -mean log p(x|z) + beta * sum_j max(free_bits, mean_batch KL_j)
+            kl_dim = kl_normal_std_normal(z_mean, z_logvar, per_dim=True)  # (n, z_dim)
+            kl_mean_dim = kl_dim.mean(axis=0)
+            loss = float(-log_px.mean() + self.beta * np.maximum(kl_mean_dim, self.free_bits).sum())
+            d_log_px = -1 / (n * k)  # a Python float: keeps float32 arrays float32
+            kl = kl_dim.sum(axis=-1)
 
-        # ---- decoder: d loss / d out, for each (sample, example), flattened to (k*n, x_dim) ----
-        x_flat_shape = (k * n, out.shape[-1])
-        if self.likelihood == "bernoulli":
-            # d(-log p)/d logits = sigmoid(l) - x
-            d_out = (probs - x) * coef
-        elif self.likelihood == "continuous_bernoulli":
-            # d(-log CB)/d logits = E[x] - x  (vaelearn.derivations.likelihoods)
-            d_out = (_cb_mean(out) - x) * coef
-        elif self.likelihood == "categorical":
-            # d(-log p)/d logits = softmax(l) - onehot(x), per pixel
-            p = np.exp(_log_softmax(self._cat_logits(out)))  # (k, n, x_dim, K)
-            idx = np.broadcast_to(self._levels(x), p.shape[:-1])[..., None]
-            np.put_along_axis(p, idx, np.take_along_axis(p, idx, -1) - 1, axis=-1)
-            d_out = p.reshape(out.shape) * coef
-        else:
-            log_sigma = self._log_sigma()
-            inv_var = np.exp(-2 * log_sigma)
-            diff = x - out
-            # d(-log p)/d mean = -(x - mean) / sigma^2
-            d_out = diff * (-inv_var * coef)
-            if self.learn_sigma:
-                # d(-log p)/d log sigma = sum_d (1 - (x_d - m_d)^2 / sigma^2)
-                sq = np.sum(diff * diff, axis=-1, keepdims=True) * inv_var  # (k, n, 1)
-                grads["decoder.logsigma"] = np.atleast_1d(
-                    np.sum(coef * (self.x_dim - sq))
-                ).astype(self.dtype)
-        d_out = d_out.reshape(x_flat_shape)
-        grads["decoder.out.W"] = hd.T @ d_out
-        grads["decoder.out.b"] = d_out.sum(axis=0)
-        d_hd = d_out @ self._dec_out.params["W"].T
-        need_dz = estimator == "pathwise"
-        dz = self._dec.backward(d_hd, dec_caches, grads, need_dx=need_dz)
+        # ---- backward: decoder ----
+        grads = {}
+        d_out = self._log_px_backward(x, out, d_log_px, grads)
+        dz, dec_grads = self._dec.backward(
+            d_out.reshape(k * n, out.shape[-1]), dec_cache, need_dx=estimator == "pathwise"
+        )
+        grads.update(_prefixed("decoder", dec_grads))
 
-        # ---- encoder heads: d loss / d z_mean, d loss / d z_logvar ----
+        # ---- backward: to the encoder's outputs z_mean, z_logvar ----
         if estimator == "pathwise":
             dz = dz.reshape(k, n, self.z_dim)
+            if objective == "iwae":  # log w also holds log p(z) - log q(z|x)
+                dz = dz + log_normal_backward(z, 0.0, 0.0, d_log_w)[0]
+            d_mean, d_logvar = reparameterize_backward(dz, z_logvar, eps)
             if objective == "iwae":
-                # log p(z) = -1/2 |z|^2 + const  ->  d(-log p(z))/dz = z, weighted like log p(x|z)
-                dz = dz + z * coef
-            # the reparameterization step z = mu + exp(logvar/2) * eps, backwards:
-            #   dz/dmu = 1,  dz/dlogvar = eps * exp(logvar/2) / 2   (summed over the samples)
-            d_mean, d_logvar = reparameterize_backward(dz, z_logvar, eps3)
-            if objective == "iwae":
-                # -log q(z|x) at z(eps) = 1/2 sum(log 2pi + logvar + eps^2): direct d/dlogvar = 1/2,
-                # and log w enters the loss with weight -coef, summing to -1/n over the samples
-                d_logvar = d_logvar - 0.5 / n
+                d_logvar = d_logvar + log_normal_eps_backward(eps, z_logvar, -d_log_w)
         else:
             # score function: grad_phi E_q[f(z)] = E_q[f(z) grad_phi log q(z|x)], z held fixed.
             # With z = mu + sigma * eps: d log q/d mu = eps / sigma, d log q/d logvar = (eps^2-1)/2
             signal = log_px if baseline is None else log_px - baseline  # (k, n)
-            weight = -signal[..., None] * coef  # the loss has -log p(x|z), averaged with coef
-            d_mean = (weight * eps3).sum(axis=0) / std
-            d_logvar = (weight * (eps3 * eps3 - 1)).sum(axis=0) * 0.5
-
-        if kl_dim is not None:
-            # analytic KL: dKL/dmu = mu, dKL/dlogvar = (exp(logvar) - 1) / 2, per example;
-            # free bits: a dimension whose batch-mean KL is below the floor gets no gradient.
+            weight = signal[..., None] * d_log_px  # the loss has -log p(x|z), averaged
+            d_mean = (weight * eps).sum(axis=0) / np.exp(0.5 * z_logvar)
+            d_logvar = (weight * (eps * eps - 1)).sum(axis=0) * 0.5
+        if objective == "elbo":
+            # free bits: a dimension whose batch-mean KL is below the floor gets no gradient
             scale = self.beta / n
             if self.free_bits > 0:
                 scale = (kl_mean_dim > self.free_bits) * scale
-            d_mean = d_mean + z_mean * scale
-            d_logvar = d_logvar + (var - 1) * (0.5 * scale)
+            d_kl_mean, d_kl_logvar = kl_normal_std_normal_backward(
+                z_mean, z_logvar, scale, per_dim=True
+            )
+            d_mean = d_mean + d_kl_mean
+            d_logvar = d_logvar + d_kl_logvar
 
-        grads["encoder.mean.W"] = h.T @ d_mean
-        grads["encoder.mean.b"] = d_mean.sum(axis=0)
-        grads["encoder.logvar.W"] = h.T @ d_logvar
-        grads["encoder.logvar.b"] = d_logvar.sum(axis=0)
-        dh = d_mean @ self._enc_mean.params["W"].T + d_logvar @ self._enc_logvar.params["W"].T
-        self._enc.backward(dh, enc_caches, grads, need_dx=False)
-        kl_mean = kl_normal_std_normal(z_mean, z_logvar) if kl_dim is None else kl_dim.sum(-1)
-        terms = {"rec": -log_px.mean(), "kl": kl_mean.mean()}
+        # ---- backward: encoder ----
+        dh_mean, mean_grads = self._enc_mean.backward(d_mean, mean_cache)
+        dh_logvar, logvar_grads = self._enc_logvar.backward(d_logvar, logvar_cache)
+        _, enc_grads = self._enc.backward(dh_mean + dh_logvar, enc_cache, need_dx=False)
+        grads.update(_prefixed("encoder.mean", mean_grads))
+        grads.update(_prefixed("encoder.logvar", logvar_grads))
+        grads.update(_prefixed("encoder", enc_grads))
+        terms = {"rec": -log_px.mean(), "kl": kl.mean()}
         return loss, {key: grads[key] for key in self.params}, terms
 
 
