@@ -65,7 +65,7 @@ def test_encoder_grads_are_the_straight_through_surrogate(setup):
 
     def surrogate():
         z_e = model.encode(x)
-        logits = model._mlp("decoder", z_e + offset, len(model.hidden_dims))[0]
+        logits = model._dec(z_e + offset)
         rec = (np.logaddexp(0, logits) - x * logits).sum(1)
         commit = model.commitment * ((z_e - z_q0) ** 2).sum(1)
         return float((rec + commit).mean())

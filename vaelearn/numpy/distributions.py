@@ -424,7 +424,8 @@ def log_normal_backward(z, mean, logvar, grad=1.0):
 
     Returns
     -------
-    dz, d_mean, d_logvar : ndarray, the shape of ``z`` (sum over broadcast axes as needed)
+    dz, d_mean, d_logvar : ndarray, the shapes of ``z``, ``mean`` and ``logvar`` (summed over
+        the axes along which ``mean`` and ``logvar`` were broadcast)
     """
     z = np.asarray(z)
     diff = z - np.asarray(mean, dtype=z.dtype)
@@ -432,7 +433,15 @@ def log_normal_backward(z, mean, logvar, grad=1.0):
     g = _row_grad(grad)
     dz = -(diff * inv_var) * g
     d_logvar = (diff * diff * inv_var - 1) * (0.5 * g)
-    return dz, -dz, d_logvar
+    return dz, _sum_to(-dz, np.shape(mean)), _sum_to(d_logvar, np.shape(logvar))
+
+
+def _sum_to(g, shape):
+    """Sum ``g`` over the axes along which an input of ``shape`` was broadcast."""
+    while g.ndim > len(shape):
+        g = g.sum(axis=0)
+    axes = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
 
 
 def log_normal_eps(eps, logvar):

@@ -269,7 +269,7 @@ class MLP:
                 dy, _ = layer.backward(dy, cache[j])
         return dy, grads
 
-    def astype(self, dtype):
+    def _astype(self, dtype):
         """Cast every layer's arrays to ``dtype`` in place of the old ones (``params`` follows)."""
         for name, lin in zip(self.names, self.linears, strict=True):
             lin.params = {k: v.astype(dtype) for k, v in lin.params.items()}

@@ -262,7 +262,7 @@ class _Model:
             return
         for mod in self._modules.values():
             if isinstance(mod, MLP):
-                mod.astype(dtype)
+                mod._astype(dtype)
             else:
                 mod.params = {k: v.astype(dtype) for k, v in mod.params.items()}
         layers = _register(self._modules)

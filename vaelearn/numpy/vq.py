@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .distributions import sigmoid
-from .layers import init_linear
+from .distributions import (
+    log_px_given_z_bernoulli,
+    log_px_given_z_bernoulli_backward,
+    sigmoid,
+)
+from .layers import MLP
 from .optim import make_optimizer
 
 __all__ = ["VQVAE", "fit_vqvae", "codebook_perplexity"]
@@ -101,20 +105,16 @@ class VQVAE:
             "seed": int(seed), "dtype": dtype,
         }
         rng = np.random.default_rng(seed)
-        self.params = {}
-        dims = (self.x_dim, *hidden_dims)
-        for i in range(len(hidden_dims)):
-            self._add(f"encoder.{i}", dims[i], dims[i + 1], rng)
-        self._add("encoder.out", dims[-1], self.z_dim, rng)
-        self.params["codebook"] = rng.uniform(-1, 1, size=(self.n_codes, self.z_dim)).astype(dtype)
-        ddims = (self.z_dim, *hidden_dims[::-1])
-        for i in range(len(hidden_dims)):
-            self._add(f"decoder.{i}", ddims[i], ddims[i + 1], rng)
-        self._add("decoder.out", ddims[-1], self.x_dim, rng)
-
-    def _add(self, key, n_in, n_out, rng):
-        W, b = init_linear(n_in, n_out, rng, self.dtype)
-        self.params[f"{key}.W"], self.params[f"{key}.b"] = W, b
+        self._enc = MLP((self.x_dim, *hidden_dims, self.z_dim), seed=rng, dtype=dtype,
+                        out_name="out")
+        codebook = rng.uniform(-1, 1, size=(self.n_codes, self.z_dim)).astype(dtype)
+        self._dec = MLP((self.z_dim, *hidden_dims[::-1], self.x_dim), seed=rng, dtype=dtype,
+                        out_name="out")
+        self.params = {
+            **{f"encoder.{k}": v for k, v in self._enc.params.items()},
+            "codebook": codebook,
+            **{f"decoder.{k}": v for k, v in self._dec.params.items()},
+        }
 
     # -- parameters ---------------------------------------------------------------------------
     def get_params(self):
@@ -134,32 +134,10 @@ class VQVAE:
         return f"{type(self).__name__}({args})"
 
     # -- forward ------------------------------------------------------------------------------
-    def _mlp(self, prefix, h, n_hidden):
-        cache = []
-        for i in range(n_hidden):
-            a = h @ self.params[f"{prefix}.{i}.W"] + self.params[f"{prefix}.{i}.b"]
-            cache.append((h, a))
-            h = np.maximum(a, 0)
-        out = h @ self.params[f"{prefix}.out.W"] + self.params[f"{prefix}.out.b"]
-        return out, (cache, h)
-
-    def _mlp_backward(self, prefix, dout, caches, grads):
-        cache, h = caches
-        grads[f"{prefix}.out.W"] = h.T @ dout
-        grads[f"{prefix}.out.b"] = dout.sum(0)
-        dh = dout @ self.params[f"{prefix}.out.W"].T
-        for i in reversed(range(len(cache))):
-            h_in, a = cache[i]
-            da = dh * (a > 0)
-            grads[f"{prefix}.{i}.W"] = h_in.T @ da
-            grads[f"{prefix}.{i}.b"] = da.sum(0)
-            dh = da @ self.params[f"{prefix}.{i}.W"].T
-        return dh
-
     def encode(self, x):
         """Continuous encoder output ``z_e``, shape ``(n, z_dim)``."""
         x = _check_x(x, self.x_dim, self.dtype)
-        return self._mlp("encoder", x, len(self.hidden_dims))[0]
+        return self._enc(x)
 
     def quantize(self, z_e):
         """Nearest codebook vector: ``codes = argmin_j ||z_e - e_j||^2`` (ties: lowest index).
@@ -183,8 +161,7 @@ class VQVAE:
     def decode(self, z_q):
         """Bernoulli probabilities ``sigmoid(decoder(z_q))``, shape ``(n, x_dim)``."""
         z_q = np.asarray(z_q, dtype=self.dtype)
-        logits = self._mlp("decoder", z_q, len(self.hidden_dims))[0]
-        return sigmoid(logits)  # overflow-free, as the VAE
+        return sigmoid(self._dec(z_q))  # overflow-free, as the VAE
 
     def reconstruct(self, x):
         """``decode(quantize(encode(x)))``."""
@@ -202,10 +179,9 @@ class VQVAE:
         same value and differ only in which parameters their gradients reach. Each ``(n,)``.
         """
         x = _check_x(x, self.x_dim, self.dtype)
-        z_e = self._mlp("encoder", x, len(self.hidden_dims))[0]
+        z_e = self._enc(x)
         z_q, _ = self.quantize(z_e)
-        logits = self._mlp("decoder", z_q, len(self.hidden_dims))[0]
-        rec = (np.logaddexp(0, logits) - x * logits).sum(1)
+        rec = -log_px_given_z_bernoulli(x, self._dec(z_q))
         sq = ((z_e - z_q) ** 2).sum(1)
         return {"rec": rec, "codebook": sq, "commitment": self.commitment * sq}
 
@@ -223,22 +199,24 @@ class VQVAE:
         """
         x = _check_x(x, self.x_dim, self.dtype)
         n = x.shape[0]
-        nh = len(self.hidden_dims)
-        z_e, enc_cache = self._mlp("encoder", x, nh)
+        z_e, enc_cache = self._enc.forward(x)
         z_q, codes = self.quantize(z_e)
-        logits, dec_cache = self._mlp("decoder", z_q, nh)
-        rec = (np.logaddexp(0, logits) - x * logits).sum(1)
+        logits, dec_cache = self._dec.forward(z_q)
+        rec = -log_px_given_z_bernoulli(x, logits)
         diff = z_e - z_q
         sq = (diff**2).sum(1)
         loss = float((rec + (1 + self.commitment) * sq).mean())
-        grads = {}
-        dlogits = (sigmoid(logits) - x) / n
-        dz_q = self._mlp_backward("decoder", dlogits, dec_cache, grads)
+        dlogits = log_px_given_z_bernoulli_backward(x, logits, grad=-1 / n)
+        dz_q, dec_grads = self._dec.backward(dlogits, dec_cache)
         dz_e = dz_q + 2 * self.commitment * diff / n  # straight-through + commitment
-        self._mlp_backward("encoder", dz_e, enc_cache, grads)
+        _, enc_grads = self._enc.backward(dz_e, enc_cache, need_dx=False)
         dcode = np.zeros_like(self.params["codebook"])
         np.add.at(dcode, codes, -2 * diff / n)  # d/de_k ||sg[z_e] - e_k||^2
-        grads["codebook"] = dcode
+        grads = {
+            **{f"encoder.{k}": v for k, v in enc_grads.items()},
+            "codebook": dcode,
+            **{f"decoder.{k}": v for k, v in dec_grads.items()},
+        }
         return loss, {k: grads[k] for k in self.params}
 
 

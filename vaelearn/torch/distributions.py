@@ -18,8 +18,13 @@ __all__ = [
     "reparameterize",
     "reparameterize_backward",
     "kl_normal_std_normal",
+    "kl_normal_std_normal_backward",
     "log_px_given_z_bernoulli",
+    "log_px_given_z_bernoulli_backward",
     "log_px_given_z_gaussian",
+    "log_px_given_z_gaussian_backward",
+    "squared_error",
+    "squared_error_backward",
     "log_px_given_z_continuous_bernoulli",
     "log_px_given_z_continuous_bernoulli_backward",
     "continuous_bernoulli_log_norm",
@@ -28,7 +33,11 @@ __all__ = [
     "log_px_given_z_categorical",
     "log_px_given_z_categorical_backward",
     "log_normal",
+    "log_normal_backward",
+    "log_normal_eps",
+    "log_normal_eps_backward",
     "logmeanexp",
+    "logmeanexp_backward",
     "softplus",
     "sigmoid",
 ]
@@ -79,6 +88,17 @@ def _out(t, tensor_in):
     if tensor_in:
         return t
     return t.detach().cpu().numpy()
+
+
+def _backward(f, inputs, grad):
+    """The ``*_backward`` of the torch twin: ``grad``-weighted derivatives of ``f(*inputs)``
+    with respect to every input, by autograd (``grad`` broadcasts to the output; an input that
+    was broadcast gets its gradient summed back to its shape). ``inputs`` are tensors."""
+    leaves = [t.detach().requires_grad_(True) for t in inputs]
+    with torch.enable_grad():
+        y = f(*leaves)
+        g = torch.as_tensor(grad, dtype=y.dtype, device=y.device).expand_as(y)
+        return torch.autograd.grad(y, leaves, g, allow_unused=True)
 
 
 def _check_same_shape(names, *arrays):
@@ -168,12 +188,16 @@ def _exp_minus_1_minus_t(x):
     return torch.where(small, xs * xs * poly, big)
 
 
+def _kl_dims_t(z_mean, z_logvar):
+    # 1/2 (mu_j^2 + [exp(lv_j) - 1 - lv_j]): both parts >= 0, no cancellation near lv = 0
+    return 0.5 * (z_mean * z_mean + _exp_minus_1_minus_t(z_logvar))
+
+
 def _kl_t(z_mean, z_logvar):
-    # 1/2 sum_j (mu_j^2 + [exp(lv_j) - 1 - lv_j]): both parts >= 0, no cancellation near lv = 0
-    return 0.5 * torch.sum(z_mean * z_mean + _exp_minus_1_minus_t(z_logvar), dim=-1)
+    return _kl_dims_t(z_mean, z_logvar).sum(dim=-1)
 
 
-def kl_normal_std_normal(z_mean, z_logvar):
+def kl_normal_std_normal(z_mean, z_logvar, per_dim=False):
     r"""KL(N(mu, diag(sigma^2)) || N(0, I)) per example, in nats.
 
     .. math::
@@ -184,14 +208,31 @@ def kl_normal_std_normal(z_mean, z_logvar):
     Parameters
     ----------
     z_mean, z_logvar : array, shape (batch_size, z_dim)
+    per_dim : bool, default False
+        Return the KL of each latent dimension, ``(batch_size, z_dim)``.
 
     Returns
     -------
-    kl : array, shape (batch_size,)
+    kl : array, shape (batch_size,) (or (batch_size, z_dim) with ``per_dim``)
     """
     (z_mean, z_logvar), tin = _to_tensors(z_mean, z_logvar)
     _check_same_shape(("z_mean", "z_logvar"), z_mean, z_logvar)
-    return _out(_kl_t(z_mean, z_logvar), tin)
+    f = _kl_dims_t if per_dim else _kl_t
+    return _out(f(z_mean, z_logvar), tin)
+
+
+def kl_normal_std_normal_backward(z_mean, z_logvar, grad=1.0, per_dim=False):
+    r"""Backward of :func:`kl_normal_std_normal` by autograd: ``(grad * mu, grad * (sigma^2 -
+    1) / 2)``. See :func:`vaelearn.numpy.kl_normal_std_normal_backward`. Lesson 05.
+
+    Returns
+    -------
+    d_mean, d_logvar : array, shape (batch_size, z_dim)
+    """
+    (z_mean, z_logvar, grad), tin = _to_tensors(z_mean, z_logvar, grad)
+    f = _kl_dims_t if per_dim else _kl_t
+    d_mean, d_logvar = _backward(f, (z_mean, z_logvar), grad)
+    return _out(d_mean, tin), _out(d_logvar, tin)
 
 
 def _log_bernoulli_t(x, x_logits):
@@ -216,6 +257,20 @@ def log_px_given_z_bernoulli(x, x_logits):
     return _out(_log_bernoulli_t(x, x_logits), tin)
 
 
+def log_px_given_z_bernoulli_backward(x, x_logits, grad=1.0):
+    r"""d/d logits of :func:`log_px_given_z_bernoulli` times ``grad``, by autograd:
+    ``(x - sigmoid(l)) * grad``. Lesson 05.
+
+    Returns
+    -------
+    d_logits : array, the broadcast shape of ``x`` and ``x_logits``
+    """
+    (x, x_logits, grad), tin = _to_tensors(x, x_logits, grad)
+    x_logits = x_logits.expand(torch.broadcast_shapes(x.shape, x_logits.shape))
+    (d,) = _backward(lambda lg: _log_bernoulli_t(x, lg), (x_logits,), grad)
+    return _out(d, tin)
+
+
 def _log_gaussian_t(x, x_mean, log_sigma):
     x_dim = x_mean.shape[-1]
     log_sigma_sum = torch.broadcast_to(log_sigma, (x_dim,)).sum()
@@ -238,6 +293,53 @@ def log_px_given_z_gaussian(x, x_mean, log_sigma):
     """
     (x, x_mean, log_sigma), tin = _to_tensors(x, x_mean, log_sigma)
     return _out(_log_gaussian_t(x, x_mean, log_sigma), tin)
+
+
+def log_px_given_z_gaussian_backward(x, x_mean, log_sigma, grad=1.0):
+    r"""Backward of :func:`log_px_given_z_gaussian` times ``grad``, by autograd. Lesson 05.
+
+    Returns
+    -------
+    d_mean : array, the shape of ``x_mean``
+    d_log_sigma : array, the shape of ``log_sigma``
+    """
+    (x, x_mean, log_sigma, grad), tin = _to_tensors(x, x_mean, log_sigma, grad)
+    d_mean, d_log_sigma = _backward(
+        lambda m, s: _log_gaussian_t(x, m, s), (x_mean, log_sigma), grad
+    )
+    return _out(d_mean, tin), _out(d_log_sigma, tin)
+
+
+def _squared_error_t(x, x_hat):
+    diff = x_hat - x
+    return torch.sum(diff * diff, dim=-1)
+
+
+def squared_error(x, x_hat):
+    r"""Squared reconstruction error per example, :math:`\sum_d (\hat x_d - x_d)^2`. Lesson 02.
+
+    Parameters
+    ----------
+    x, x_hat : array, shape (..., x_dim)
+
+    Returns
+    -------
+    array, shape (...,)
+    """
+    (x, x_hat), tin = _to_tensors(x, x_hat)
+    return _out(_squared_error_t(x, x_hat), tin)
+
+
+def squared_error_backward(x, x_hat, grad=1.0):
+    r"""d/d x_hat of :func:`squared_error` times ``grad``, by autograd: ``2 (x_hat - x) grad``.
+
+    Returns
+    -------
+    d_x_hat : array, the shape of ``x_hat``
+    """
+    (x, x_hat, grad), tin = _to_tensors(x, x_hat, grad)
+    (d,) = _backward(lambda h: _squared_error_t(x, h), (x_hat,), grad)
+    return _out(d, tin)
 
 
 def _sq_over_var_t(diff, logvar):
@@ -280,6 +382,48 @@ def log_normal(z, mean, logvar):
     return _out(_log_normal_t(z, mean, logvar), tin)
 
 
+def log_normal_backward(z, mean, logvar, grad=1.0):
+    r"""Backward of :func:`log_normal` times ``grad``, by autograd. Lesson 07.
+
+    Returns
+    -------
+    dz, d_mean, d_logvar : array, the shapes of ``z``, ``mean`` and ``logvar``
+    """
+    (z, mean, logvar, grad), tin = _to_tensors(z, mean, logvar, grad)
+    dz, d_mean, d_logvar = _backward(_log_normal_t, (z, mean, logvar), grad)
+    return _out(dz, tin), _out(d_mean, tin), _out(d_logvar, tin)
+
+
+def log_normal_eps(eps, logvar):
+    r"""log N(z; mu, sigma^2) at :math:`z = \mu + \sigma\varepsilon`, from the noise:
+    :math:`-\tfrac12\sum_j(\varepsilon_j^2 + \log 2\pi + \log\sigma_j^2)`. Lessons 05-07.
+
+    Parameters
+    ----------
+    eps : array, shape (..., z_dim)
+    logvar : array, broadcastable to ``eps``
+
+    Returns
+    -------
+    array, shape (...,)
+    """
+    (eps, logvar), tin = _to_tensors(eps, logvar)
+    return _out(_log_normal_eps_t(eps, logvar), tin)
+
+
+def log_normal_eps_backward(eps, logvar, grad=1.0):
+    r"""d/d logvar of :func:`log_normal_eps` times ``grad``, by autograd (summed over a leading
+    ``n_samples`` axis of ``eps``). Lesson 07.
+
+    Returns
+    -------
+    d_logvar : array, the shape of ``logvar``
+    """
+    (eps, logvar, grad), tin = _to_tensors(eps, logvar, grad)
+    (d,) = _backward(lambda lv: _log_normal_eps_t(eps, lv), (logvar,), grad)
+    return _out(d, tin)
+
+
 def _logmeanexp_t(a, axis=0):
     return torch.logsumexp(a, dim=axis) - math.log(a.shape[axis])
 
@@ -298,6 +442,19 @@ def logmeanexp(a, axis=0):
     """
     (a,), tin = _to_tensors(a)
     return _out(_logmeanexp_t(a, axis), tin)
+
+
+def logmeanexp_backward(a, axis=0, grad=1.0):
+    r"""Backward of :func:`logmeanexp`: the softmax of ``a`` along ``axis`` times ``grad``, by
+    autograd. Lesson 07.
+
+    Returns
+    -------
+    array, the shape of ``a``
+    """
+    (a, grad), tin = _to_tensors(a, grad)
+    (d,) = _backward(lambda t: _logmeanexp_t(t, axis), (a,), grad)
+    return _out(d, tin)
 
 
 # ----------------------------------------------------------------------------------------------

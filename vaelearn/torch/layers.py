@@ -80,8 +80,9 @@ class _Layer:
             y = self._f(x_leaf)
         return _out(y, tin), (x_leaf, y, tin)
 
-    def backward(self, dy, cache):
-        """Return ``(dL/dx, {name: dL/dparam})`` for upstream gradient ``dy``, by autograd."""
+    def backward(self, dy, cache, need_dx=True):
+        """Return ``(dL/dx, {name: dL/dparam})`` for upstream gradient ``dy``, by autograd
+        (``dL/dx`` is ``None`` with ``need_dx=False``)."""
         x, y, tin = cache
         (dy,), _ = _to_tensors(dy, dtype=y.dtype, device=y.device)
         names = list(self.params)
@@ -89,7 +90,7 @@ class _Layer:
         grads = torch.autograd.grad(y, inputs, dy, retain_graph=True, allow_unused=True)
         dx = grads[0] if grads[0] is not None else torch.zeros_like(x)
         g = {k: _out(v.detach(), tin) for k, v in zip(names, grads[1:], strict=True)}
-        return _out(dx.detach(), tin), g
+        return (_out(dx.detach(), tin) if need_dx else None), g
 
 
 class Linear(_Layer):
@@ -182,11 +183,13 @@ class MLP(_Layer):
     Parameters
     ----------
     dims : sequence of int
-        ``(in_dim, hidden_1, ..., out_dim)``.
+        ``(in_dim, hidden_1, ..., out_dim)``; one entry gives an empty stack (the identity).
     activation : str, default "relu"
     out_activation : str, optional
     seed : int or numpy.random.Generator, default 0
     dtype : str, default "float64"
+    out_name : str, optional
+        Key of the last layer in ``params`` (default: its index).
 
     Attributes
     ----------
@@ -195,19 +198,25 @@ class MLP(_Layer):
     layers : list
     """
 
-    def __init__(self, dims, activation="relu", out_activation=None, *, seed=0, dtype="float64"):
+    def __init__(self, dims, activation="relu", out_activation=None, *, seed=0, dtype="float64",
+                 out_name=None):
         dims = [int(d) for d in dims]
-        if len(dims) < 2 or min(dims) < 1:
-            raise ValueError(f"argument 'dims' is {dims}; need >= 2 positive widths")
+        if len(dims) < 1 or min(dims) < 1:
+            raise ValueError(f"argument 'dims' is {dims}; need >= 1 positive widths")
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self.layers = []
+        self.linears = []
+        self.names = []
         self.params = {}
         for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
             lin = Linear(a, b, seed=rng, dtype=dtype)
-            self.params[f"{i}.W"] = lin.params["W"]
-            self.params[f"{i}.b"] = lin.params["b"]
-            self.layers.append(lin)
             last = i == len(dims) - 2
+            name = out_name if last and out_name is not None else str(i)
+            self.params[f"{name}.W"] = lin.params["W"]
+            self.params[f"{name}.b"] = lin.params["b"]
+            self.layers.append(lin)
+            self.linears.append(lin)
+            self.names.append(name)
             if not last:
                 self.layers.append(_activation(activation))
             elif out_activation is not None:
