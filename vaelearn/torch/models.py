@@ -38,6 +38,7 @@ from .distributions import (
     LOG_2PI,
     _cb_log_norm_t,
     _cb_mean_t,
+    _kl_dims_t,
     _kl_t,
     _log_normal_eps_t,
     _log_normal_t,
@@ -546,15 +547,10 @@ class VAE(_Model):
             log_px = self._log_px_t(target, out)  # (n,) or (k, n)
             rec = -log_px.mean()
         n = z_mean.shape[0]
-        if self.free_bits > 0:
-            # KL per latent dimension, averaged over the batch, floored at free_bits
-            kl_dim = -0.5 * (1 + z_logvar - z_mean * z_mean - torch.exp(z_logvar))
-            kl_mean_dim = kl_dim.mean(dim=0)
-            kl = kl_mean_dim.sum()
-            kl_term = torch.clamp(kl_mean_dim, min=self.free_bits).sum()
-        else:  # batch-mean KL in one reduction, as a plain torch loop computes it
-            kl = torch.sum(1 + z_logvar - z_mean * z_mean - torch.exp(z_logvar)) * (-0.5 / n)
-            kl_term = kl
+        # KL per latent dimension, averaged over the batch (floored at free_bits in the loss)
+        kl_mean_dim = _kl_dims_t(z_mean, z_logvar).sum(dim=0) * (1.0 / n)
+        kl = kl_mean_dim.sum()
+        kl_term = torch.clamp(kl_mean_dim, min=self.free_bits).sum() if self.free_bits > 0 else kl
         loss = rec + self.beta * kl_term
         value = loss.detach()
         if estimator == "score":
