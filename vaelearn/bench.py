@@ -9,9 +9,9 @@ decoder, Adam lr 1e-3, batch 128, float32):
     the yardstick.
 
 The three are **interleaved epoch by epoch** (a, b, c, a, b, c, ...) so that load from other
-processes hits all of them alike. (a) and (b) run the real ``fit`` in a worker thread that is
-paused at the start of every epoch (through ``fit``'s per-epoch ``beta_schedule`` hook, which
-returns the constant beta = 1, so training is unchanged); only one of the three computes at a time.
+processes hits all of them alike. (a) and (b) step through the epochs of the real ``fit`` (the
+epoch generator behind ``fit``, which yields where ``fit`` calls ``on_epoch_end``); only one of
+the three computes at a time.
 
 After the same number of epochs, each model's test ELBO is estimated the same way: its weights
 are copied into a float64 NumPy ``VAE`` and ``elbo(x_test, eps)`` is averaged with one shared
@@ -28,7 +28,6 @@ import math
 import os
 import statistics
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,57 +187,29 @@ def _bare_params(model):
 
 
 class _FitRunner:
-    """``B.fit(model, x, epochs=E, mode="fast")`` in a worker thread, one epoch per :meth:`step`.
+    """``B.fit(model, x, epochs=E, mode="fast")``, one epoch per :meth:`step`.
 
-    ``fit`` calls ``beta_schedule(epoch)`` at the start of every epoch; here that call reports the
-    previous epoch done and waits for the next :meth:`step`, and returns the model's beta (1.0),
-    so the training itself is exactly ``fit``'s.
+    Runs the epochs of ``fit`` itself (the generator that ``fit`` consumes, whose per-epoch yield
+    is where ``fit`` calls ``on_epoch_end``), so the training is exactly ``fit``'s; the set-up
+    (checks, dtype conversion) happens here and is not timed.
     """
 
     def __init__(self, B, model, x, *, epochs, batch_size, lr, seed):
-        self.model, self.error, self.history = model, None, None
-        self._ready = threading.Semaphore(0)
-        self._go = threading.Semaphore(0)
-        self._done = threading.Semaphore(0)
-        beta = float(model.beta)
-
-        def schedule(epoch):
-            (self._ready if epoch == 0 else self._done).release()
-            self._go.acquire()
-            return beta
-
-        def work():
-            try:
-                self.history = B.fit(
-                    model, x, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                    mode="fast", progress=False, beta_schedule=schedule,
-                )
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
-                self.error = exc
-            finally:
-                self._ready.release()
-                self._done.release()
-
-        self._thread = threading.Thread(target=work, daemon=True)
-        self._thread.start()
-        self._ready.acquire()  # fit's set-up (dtype conversion, checks) is not timed
-        self._raise()
-
-    def _raise(self):
-        if self.error is not None:
-            raise self.error
+        self.model, self.history = model, None
+        self._epochs = B.train._fit_epochs(
+            model, x, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, mode="fast",
+            progress=False,
+        )
+        next(self._epochs)  # fit's set-up (dtype conversion, checks) is not timed
 
     def step(self) -> float:
         t0 = time.perf_counter()
-        self._go.release()
-        self._done.acquire()
-        seconds = time.perf_counter() - t0
-        self._raise()
-        return seconds
+        _, self.history = next(self._epochs)
+        return time.perf_counter() - t0
 
     def finish(self):
-        self._thread.join()
-        self._raise()
+        for _, history in self._epochs:  # the epochs not stepped (none when all were)
+            self.history = history
 
     def params(self):
         return {k: v.astype("float64") for k, v in self.model.get_params().items()}

@@ -16,6 +16,16 @@ import math
 
 import numpy as np
 
+from ..common.checks import _check_levels
+from ..common.constants import (
+    _CB_LOG_NORM_SERIES,
+    _CB_LOG_NORM_SWITCH,
+    _CB_MEAN_SWITCH,
+    _EXPM1_MINUS_COEFS,
+    _LANGEVIN_SERIES,
+    LOG_2PI,
+)
+
 __all__ = [
     "reparameterize",
     "reparameterize_backward",
@@ -43,10 +53,6 @@ __all__ = [
     "softplus",
     "sigmoid",
 ]
-
-LOG_2PI = math.log(2.0 * math.pi)
-"""ln(2 pi), a Python float so it never promotes a float32 array to float64."""
-
 
 def _check_finite(name, a):
     if not np.all(np.isfinite(a)):
@@ -150,10 +156,6 @@ def reparameterize_backward(dz, z_logvar, eps):
         dz_mean = dz_mean.sum(axis=0)
         dz_logvar = dz_logvar.sum(axis=0)
     return dz_mean, dz_logvar
-
-
-# Taylor coefficients 1/k! for k = 2..17: exp(x) - 1 - x = x^2 (1/2! + x/3! + x^2/4! + ...).
-_EXPM1_MINUS_COEFS = tuple(1.0 / math.factorial(k) for k in range(17, 1, -1))
 
 
 def _exp_minus_1_minus(x):
@@ -554,28 +556,6 @@ def logmeanexp_backward(a, axis=0, grad=1.0):
 # likelihoods for grey-level pixels (lesson 05): the continuous Bernoulli and a categorical
 # ----------------------------------------------------------------------------------------------
 
-# log C(l) = log 2 + log(u coth u), u = l/2: Taylor coefficients of log(u coth u) in u^2, u^4, ...
-# (derived and checked in vaelearn.derivations.likelihoods).
-_CB_LOG_NORM_SERIES = (1 / 3, -7 / 90, 62 / 2835, -127 / 18900, 146 / 66825)
-_CB_LOG_NORM_SWITCH = 0.1
-"""Below ``|logit| < 0.1`` log C uses the series above; the first omitted term, 1414477/
-1915538625 u^12 at u = 0.05, is 1.8e-19, below 1/500 of an ulp of log 2 in float64; the
-series alternates with decreasing terms there, so that bounds the error. From 0.1 up the closed
-form ``log(l / tanh(l/2))`` has no cancellation (it is log of a number in [2, inf)), no 0/0 and
-no underflow in float32 or float64."""
-
-# Langevin function L(u) = coth u - 1/u = sum_k c_k u^(2k-1): the CB mean is 1/2 + L(l/2)/2.
-_LANGEVIN_SERIES = (
-    1 / 3, -1 / 45, 2 / 945, -1 / 4725, 2 / 93555, -1382 / 638512875, 4 / 18243225,
-    -3617 / 162820783125, 87734 / 38979295480125, -349222 / 1531329465290625,
-)
-_CB_MEAN_SWITCH = 1.0
-"""Below ``|logit| < 1`` (``|u| < 1/2``) the mean uses the 10-term Langevin series: the first
-omitted term, 310732/13447856940643125 u^21, is below 1.2e-17 there (the series alternates with
-decreasing terms). Above, the mean at ``-|l|`` is ``1/|l| - 1/expm1(|l|)``, which cancels by at
-most a factor 2.4 (at |l| = 1), and the mean at ``|l|`` is one minus it."""
-
-
 def _poly(coefs, t):
     """``sum_k coefs[k] t^k`` by Horner's rule (``coefs[0]`` the constant)."""
     out = coefs[-1] + 0 * t
@@ -760,23 +740,6 @@ def log_px_given_z_continuous_bernoulli_backward(x, x_logits, grad=1.0):
     x_logits = _check_logits("x_logits", x_logits)
     grad = np.asarray(grad, dtype=x_logits.dtype)
     return (x - continuous_bernoulli_mean(x_logits)) * grad[..., None]
-
-
-def _check_levels(x_levels, n_levels):
-    x = np.asarray(x_levels)
-    if x.dtype.kind == "f":
-        k = np.rint(x)
-        if np.any(np.abs(x - k) > 1e-6 * max(1, n_levels)) or not np.all(np.isfinite(x)):
-            raise ValueError("argument 'x_levels' must hold integer levels 0..K-1")
-        x = k
-    elif x.dtype.kind not in "iu":
-        raise ValueError(f"argument 'x_levels' has dtype {x.dtype}; expected integer levels")
-    x = x.astype(np.intp)
-    if x.size and (x.min() < 0 or x.max() >= n_levels):
-        raise ValueError(
-            f"argument 'x_levels' must lie in 0..{n_levels - 1} (the last axis of 'logits')"
-        )
-    return x
 
 
 def _log_softmax(logits):

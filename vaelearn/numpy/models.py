@@ -15,13 +15,26 @@ before ``b``, see :func:`vaelearn.numpy.layers.init_linear`). The decoder's hidd
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from collections import namedtuple
 
 import numpy as np
 
+from ..common.checkpoints import _load_checkpoint_into, save_checkpoint
+from ..common.checks import (
+    _BETA_PROPERTY,
+    ELBOTerms,
+    _as_data,
+    _as_eps,
+    _check_activation,
+    _check_beta,
+    _check_dtype,
+    _check_likelihood,
+    _check_on_grid,
+    _check_param_dict,
+    _check_rng,
+    _check_seed,
+    _check_sizes,
+)
 from .distributions import (
     _cb_mean,
     _log_softmax,
@@ -47,7 +60,7 @@ from .distributions import (
     squared_error,
     squared_error_backward,
 )
-from .layers import ACTIVATIONS, MLP, Linear
+from .layers import MLP, Linear
 
 __all__ = [
     "ELBOTerms",
@@ -56,165 +69,6 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
 ]
-
-ELBOTerms = namedtuple("ELBOTerms", ["elbo", "log_px_given_z", "kl"])
-ELBOTerms.__doc__ = """Per-example ELBO and its two terms, each of shape (batch_size,), in nats.
-
-``elbo = log_px_given_z - kl``: ``log_px_given_z`` is the expected reconstruction log-likelihood
-(averaged over the samples of z), ``kl`` is KL(q(z|x) || p(z)).
-"""
-
-_DTYPES = ("float32", "float64")
-
-
-# ----------------------------------------------------------------------------------------------
-# argument checks shared by the models (the torch backend mirrors them)
-# ----------------------------------------------------------------------------------------------
-
-
-def _check_dtype(dtype):
-    name = np.dtype(dtype).name if dtype is not None else None
-    if name not in _DTYPES:
-        raise ValueError(f"argument 'dtype' is {dtype!r}; expected 'float32' or 'float64'")
-    return name
-
-
-def _is_int(v):
-    return not isinstance(v, bool) and isinstance(v, int | np.integer)
-
-
-def _check_sizes(x_dim, hidden_dims, z_dim):
-    if not _is_int(x_dim) or x_dim < 1:
-        raise ValueError(f"argument 'x_dim' is {x_dim!r}; expected a positive int")
-    if not _is_int(z_dim) or z_dim < 1:
-        raise ValueError(f"argument 'z_dim' is {z_dim!r}; expected a positive int")
-    if _is_int(hidden_dims):
-        hidden_dims = (hidden_dims,)
-    # a string is a sequence too: '128' would silently become widths (1, 2, 8)
-    if isinstance(hidden_dims, str | bytes) or not hasattr(hidden_dims, "__iter__"):
-        raise ValueError(
-            f"argument 'hidden_dims' is {hidden_dims!r}; expected an int or a sequence of ints"
-        )
-    hidden_dims = tuple(hidden_dims)
-    if any(not _is_int(h) or h < 1 for h in hidden_dims):
-        raise ValueError(
-            f"argument 'hidden_dims' is {hidden_dims!r}; widths must be positive ints"
-        )
-    return int(x_dim), tuple(int(h) for h in hidden_dims), int(z_dim)
-
-
-def _check_seed(seed):
-    """An int >= 0 (NumPy's own message for a bad seed does not name the argument)."""
-    if not _is_int(seed) or seed < 0:
-        raise ValueError(f"argument 'seed' is {seed!r}; expected an int >= 0")
-    return int(seed)
-
-
-def _check_beta(beta):
-    if isinstance(beta, bool) or not isinstance(beta, int | float | np.integer | np.floating):
-        raise ValueError(f"argument 'beta' is {beta!r}; expected a finite float >= 0")
-    if not (float(beta) >= 0 and math.isfinite(float(beta))):
-        raise ValueError(f"argument 'beta' is {beta!r}; expected a finite float >= 0")
-    return float(beta)
-
-
-def _get_beta(self):
-    return self._beta
-
-
-def _set_beta(self, value):
-    # training may change beta (fit's beta_schedule): keep the config that repr and checkpoints
-    # use in step, so a save/load round trip gives the same loss
-    self._beta = _check_beta(value)
-    if hasattr(self, "config"):
-        self.config["beta"] = self._beta
-
-
-_BETA_PROPERTY = property(
-    _get_beta, _set_beta, doc="Weight of the KL term in the training loss (kept in ``config``)."
-)
-
-
-def _check_activation(activation):
-    key = str(activation).lower()
-    if key not in ACTIVATIONS:
-        raise ValueError(
-            f"argument 'activation' is {activation!r}; expected one of {', '.join(ACTIVATIONS)}"
-        )
-    return key
-
-
-def _as_data(x, x_dim, dtype, name="x", unit_interval=False):
-    """Validate a data batch: 2-D, ``x_dim`` columns, finite (and in [0, 1] if asked)."""
-    try:
-        x = np.asarray(x, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"argument {name!r} cannot be converted to a {dtype} array") from exc
-    if x.ndim != 2:
-        raise ValueError(f"argument {name!r} has shape {x.shape}; expected (batch_size, {x_dim})")
-    if x.shape[1] != x_dim:
-        raise ValueError(
-            f"argument {name!r} has {x.shape[1]} columns; the model has x_dim={x_dim}"
-        )
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"argument {name!r} contains NaN or infinite values")
-    if unit_interval and x.size and (x.min() < 0 or x.max() > 1):
-        raise ValueError(
-            f"argument {name!r} has values outside [0, 1] "
-            f"(min {x.min():.4g}, max {x.max():.4g}); a Bernoulli decoder needs data in [0, 1]"
-        )
-    return x
-
-
-def _as_eps(eps, n, z_dim, dtype, name="eps", need_3d=False):
-    """Validate noise: shape (n, z_dim) or (n_samples, n, z_dim), finite."""
-    try:
-        eps = np.asarray(eps, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"argument {name!r} cannot be converted to a {dtype} array") from exc
-    ok = eps.ndim in (2, 3) and eps.shape[-2:] == (n, z_dim)
-    if need_3d:
-        ok = ok and eps.ndim == 3
-    if not ok:
-        want = f"(k, {n}, {z_dim})" if need_3d else f"({n}, {z_dim}) or (n_samples, {n}, {z_dim})"
-        raise ValueError(f"argument {name!r} has shape {eps.shape}; expected {want}")
-    if not np.all(np.isfinite(eps)):
-        raise ValueError(f"argument {name!r} contains NaN or infinite values")
-    return eps
-
-
-LIKELIHOODS = ("bernoulli", "gaussian", "continuous_bernoulli", "categorical")
-
-
-def _check_likelihood(likelihood, n_levels):
-    if likelihood not in LIKELIHOODS:
-        raise ValueError(
-            f"argument 'likelihood' is {likelihood!r}; expected one of "
-            + ", ".join(repr(s) for s in LIKELIHOODS)
-        )
-    if not _is_int(n_levels) or n_levels < 2:
-        raise ValueError(f"argument 'n_levels' is {n_levels!r}; expected an int >= 2")
-    return likelihood, int(n_levels)
-
-
-def _check_on_grid(x, n_levels, name="x"):
-    """Categorical data: every value a multiple of 1/(n_levels-1) (to 1e-4 of a step)."""
-    t = np.asarray(x, dtype=np.float64) * (n_levels - 1)
-    if t.size and np.max(np.abs(t - np.rint(t))) > 1e-4:
-        raise ValueError(
-            f"argument {name!r} is not on the grid of {n_levels} levels 0, 1/{n_levels - 1}, "
-            "..., 1 that a categorical decoder models (e.g. the 8x8 digits: 17 levels)"
-        )
-
-
-def _check_rng(rng):
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(
-            f"argument 'rng' is {type(rng).__name__}; expected numpy.random.Generator "
-            "(e.g. numpy.random.default_rng(0))"
-        )
-    return rng
-
 
 def _prefixed(prefix, grads):
     """A layer's gradients (keyed like its ``params``) under the model's key ``prefix``."""
@@ -278,39 +132,6 @@ class _Model:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.items() if k != "model")
         return f"{type(self).__name__}({args})"
-
-
-def _check_param_dict(params, reference, dtype):
-    """Check keys, shapes and values; return ``{key: array cast to dtype}``.
-
-    Refuses complex and non-numeric values (a cast would silently drop the imaginary part) and
-    checks finiteness *after* the cast, so a float64 1e40 bound for float32 is refused."""
-    if not isinstance(params, dict):
-        raise ValueError(f"argument 'params' is {type(params).__name__}; expected a dict")
-    missing = sorted(set(reference) - set(params))
-    extra = sorted(set(params) - set(reference))
-    if missing or extra:
-        raise ValueError(f"argument 'params' keys differ: missing {missing}, unexpected {extra}")
-    out = {}
-    for k, v in params.items():
-        shape = tuple(np.shape(v))
-        if shape != tuple(reference[k].shape):
-            raise ValueError(
-                f"argument 'params'[{k!r}] has shape {shape}; expected {tuple(reference[k].shape)}"
-            )
-        v = np.asarray(v)
-        if v.dtype.kind not in "fiub":
-            raise ValueError(
-                f"argument 'params'[{k!r}] has dtype {v.dtype}; expected real numbers"
-            )
-        with np.errstate(over="ignore", invalid="ignore"):
-            cast = v.astype(dtype)
-        if not np.all(np.isfinite(cast)):
-            raise ValueError(
-                f"argument 'params'[{k!r}] contains NaN or infinite values in {np.dtype(dtype)}"
-            )
-        out[k] = cast
-    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -901,107 +722,6 @@ class VAE(_Model):
 # ----------------------------------------------------------------------------------------------
 # checkpoints
 # ----------------------------------------------------------------------------------------------
-
-_CONFIG_KEY = "__config__"
-
-
-def save_checkpoint(model, path):
-    """Save ``model`` to ``path`` (``.npz``): one array per ``params`` key plus its config as JSON.
-
-    ``model`` is a ``VAE``, ``Autoencoder`` or ``VQVAE``. A checkpoint saved by either backend
-    loads into either backend (:func:`load_checkpoint`).
-    """
-    if getattr(model, "kind", None) not in ("vae", "autoencoder", "vqvae") or not hasattr(
-        model, "config"
-    ):
-        raise ValueError(
-            f"argument 'model' is {type(model).__name__}; expected a vaelearn model "
-            "(VAE, Autoencoder or VQVAE)"
-        )
-    path = os.fspath(path)
-    arrays = {k: np.asarray(v) for k, v in model.get_params().items()}
-    arrays[_CONFIG_KEY] = np.array(json.dumps(model.config))
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-    return path
-
-
-_CONFIG_MAX_BYTES = 1 << 20
-"""A checkpoint's JSON config is a few hundred bytes; a bigger entry is refused unread."""
-
-_NPY_HEADER_SLACK = 1 << 16
-"""Room for an ``.npy`` header (at most 64 KiB in format 2) on top of the array's data."""
-
-
-def _load_checkpoint_into(path, classes):
-    """Read a checkpoint into a fresh model of ``classes[name]``; shared by both backends.
-
-    The zip directory's declared uncompressed sizes are checked against the shapes the config
-    implies before any array is read, so a zip bomb is refused without inflating it.
-    """
-    path = os.fspath(path)
-    try:
-        f = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # zipfile.BadZipFile, OSError, ValueError, EOFError, ...
-        raise ValueError(f"checkpoint {path!r} is corrupt or not an .npz file: {exc}") from exc
-    if not hasattr(f, "zip"):  # np.load of a plain .npy gives an array
-        raise ValueError(f"checkpoint {path!r} is not an .npz file")
-    with f:
-        sizes = {
-            info.filename[:-4] if info.filename.endswith(".npy") else info.filename: info.file_size
-            for info in f.zip.infolist()
-        }
-        if _CONFIG_KEY not in f.files:
-            raise ValueError(
-                f"checkpoint {path!r} has no {_CONFIG_KEY!r} entry; not a vaelearn file"
-            )
-        if sizes.get(_CONFIG_KEY, 0) > _CONFIG_MAX_BYTES:
-            raise ValueError(
-                f"checkpoint {path!r} declares a {sizes[_CONFIG_KEY]}-byte config; refused"
-            )
-        try:
-            config = json.loads(str(f[_CONFIG_KEY]))
-            name = config.pop("model")
-        except Exception as exc:
-            raise ValueError(f"checkpoint {path!r} has an unreadable config: {exc}") from exc
-        if name not in classes:
-            raise ValueError(f"checkpoint {path!r} holds an unknown model {name!r}")
-        try:
-            model = classes[name](**config)
-        except MemoryError as exc:
-            raise ValueError(
-                f"checkpoint {path!r} describes a model too large for memory: {config}"
-            ) from exc
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"checkpoint {path!r} has an invalid config: {exc}") from exc
-        expected = {k: int(np.prod(tuple(v.shape))) for k, v in model.params.items()}
-        for key in f.files:
-            if key == _CONFIG_KEY:
-                continue
-            if key not in expected:
-                raise ValueError(
-                    f"checkpoint {path!r} does not match its config: unexpected array {key!r}"
-                )
-            # at most 8 bytes per element (float64) plus the header
-            limit = 8 * expected[key] + _NPY_HEADER_SLACK
-            if sizes.get(key, 0) > limit:
-                raise ValueError(
-                    f"checkpoint {path!r}: array {key!r} declares {sizes[key]} bytes "
-                    f"uncompressed, more than its shape allows ({limit}); refused unread"
-                )
-        try:
-            data = {k: f[k] for k in f.files if k != _CONFIG_KEY}
-        except Exception as exc:
-            raise ValueError(f"checkpoint {path!r} is corrupt or truncated: {exc}") from exc
-    try:
-        model.set_params(data)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"checkpoint {path!r} does not match its config: {exc}") from exc
-    return model
-
 
 def load_checkpoint(path):
     """Load a model saved by :func:`save_checkpoint` (from either backend) into this backend.

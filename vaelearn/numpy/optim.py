@@ -6,33 +6,11 @@ so the model sees the new values without copying.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from ..common.checks import _check_adam, _check_lr, _check_momentum
+
 __all__ = ["SGD", "Adam", "make_optimizer"]
-
-
-def _check_lr(lr):
-    if not (isinstance(lr, int | float) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"argument 'lr' is {lr!r}; expected a finite float > 0")
-    return float(lr)
-
-
-def _check_momentum(momentum):
-    if not (0 <= momentum < 1):
-        raise ValueError(f"argument 'momentum' is {momentum!r}; expected 0 <= momentum < 1")
-    return float(momentum)
-
-
-def _check_adam(betas, eps):
-    """Adam's ``betas`` and ``eps``, checked; shared by both backends' Adam."""
-    b1, b2 = (float(b) for b in betas)
-    if not (0 <= b1 < 1 and 0 <= b2 < 1):
-        raise ValueError(f"argument 'betas' is {betas!r}; expected two floats in [0, 1)")
-    if not eps > 0:
-        raise ValueError(f"argument 'eps' is {eps!r}; expected a float > 0")
-    return (b1, b2), float(eps)
 
 
 class SGD:

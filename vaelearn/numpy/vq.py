@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..common.checks import _check_param_dict, _check_vq_config, _check_vq_data
+from ..common.codebook import codebook_perplexity
 from .distributions import (
     log_px_given_z_bernoulli,
     log_px_given_z_bernoulli_backward,
@@ -24,33 +26,6 @@ from .layers import MLP
 from .optim import make_optimizer
 
 __all__ = ["VQVAE", "fit_vqvae", "codebook_perplexity"]
-
-
-def _check_x(x, x_dim, dtype, name="x"):
-    x = np.asarray(x, dtype=dtype)
-    if x.ndim != 2 or x.shape[1] != x_dim:
-        raise ValueError(f"argument '{name}' must have shape (n, {x_dim}), got {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"argument '{name}' contains NaN or infinite values")
-    if np.any(x < 0) or np.any(x > 1):
-        raise ValueError(f"argument '{name}' must lie in [0, 1] (Bernoulli decoder)")
-    return x
-
-
-def codebook_perplexity(counts):
-    """``exp(H(p))`` of the code frequencies ``p = counts / sum(counts)``: the effective number
-    of codebook vectors in use (1 if one code takes everything, ``n_codes`` if all are equally
-    used). Lesson 08.
-
-    Parameters
-    ----------
-    counts : array_like, shape (n_codes,)
-    """
-    c = np.asarray(counts, dtype=np.float64)
-    if c.ndim != 1 or np.any(c < 0) or c.sum() <= 0:
-        raise ValueError("argument 'counts' must be a 1-D array of nonnegative counts, not all 0")
-    p = c[c > 0] / c.sum()
-    return float(np.exp(-(p * np.log(p)).sum()))
 
 
 class VQVAE:
@@ -84,19 +59,7 @@ class VQVAE:
 
     def __init__(self, x_dim=64, hidden_dims=(64,), z_dim=4, n_codes=16, commitment=0.25, *,
                  seed=0, dtype="float64"):
-        for name, v in (("x_dim", x_dim), ("z_dim", z_dim), ("n_codes", n_codes)):
-            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
-                raise ValueError(f"argument '{name}' must be a positive int, got {v!r}")
-        hidden_dims = tuple(hidden_dims)
-        if any(isinstance(h, bool) or not isinstance(h, int | np.integer) or h < 1
-               for h in hidden_dims):
-            raise ValueError(f"argument 'hidden_dims' must hold positive ints, got {hidden_dims}")
-        if not np.isfinite(commitment) or commitment < 0:
-            raise ValueError(f"argument 'commitment' must be >= 0, got {commitment!r}")
-        if dtype not in ("float64", "float32"):
-            raise ValueError(f"argument 'dtype' is {dtype!r}; expected 'float64' or 'float32'")
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ValueError(f"argument 'seed' is {seed!r}; expected an int >= 0")
+        hidden_dims = _check_vq_config(x_dim, hidden_dims, z_dim, n_codes, commitment, seed, dtype)
         self.x_dim, self.z_dim, self.n_codes = int(x_dim), int(z_dim), int(n_codes)
         self.hidden_dims, self.commitment, self.dtype = hidden_dims, float(commitment), dtype
         self.config = {  # what save_checkpoint stores and VQVAE(**config) rebuilds
@@ -124,8 +87,6 @@ class VQVAE:
     def set_params(self, params):
         """Copy NumPy arrays into the parameters; keys and shapes must match, values must be
         real and finite after the cast to the model's dtype (checked before any is copied)."""
-        from .models import _check_param_dict
-
         for k, v in _check_param_dict(params, self.params, self.dtype).items():
             np.copyto(self.params[k], v)
 
@@ -136,7 +97,7 @@ class VQVAE:
     # -- forward ------------------------------------------------------------------------------
     def encode(self, x):
         """Continuous encoder output ``z_e``, shape ``(n, z_dim)``."""
-        x = _check_x(x, self.x_dim, self.dtype)
+        x = _check_vq_data(x, self.x_dim, self.dtype)
         return self._enc(x)
 
     def quantize(self, z_e):
@@ -178,7 +139,7 @@ class VQVAE:
         ``codebook = ||sg[z_e] - z_q||^2`` and ``commitment = beta ||z_e - sg[z_q]||^2`` have the
         same value and differ only in which parameters their gradients reach. Each ``(n,)``.
         """
-        x = _check_x(x, self.x_dim, self.dtype)
+        x = _check_vq_data(x, self.x_dim, self.dtype)
         z_e = self._enc(x)
         z_q, _ = self.quantize(z_e)
         rec = -log_px_given_z_bernoulli(x, self._dec(z_q))
@@ -197,7 +158,7 @@ class VQVAE:
         grads : dict
             Keys and shapes of ``params``.
         """
-        x = _check_x(x, self.x_dim, self.dtype)
+        x = _check_vq_data(x, self.x_dim, self.dtype)
         n = x.shape[0]
         z_e, enc_cache = self._enc.forward(x)
         z_q, codes = self.quantize(z_e)
@@ -230,7 +191,7 @@ def fit_vqvae(model, x_train, *, epochs, batch_size=128, lr=1e-3, seed=0):
         ``epoch``, ``train_loss`` (mean loss, nats per example), ``train_rec``
         (mean -log p(x|z_q)), ``perplexity`` (of the codes on ``x_train`` after the epoch).
     """
-    x_train = _check_x(x_train, model.x_dim, model.dtype, "x_train")
+    x_train = _check_vq_data(x_train, model.x_dim, model.dtype, "x_train")
     if not isinstance(epochs, int | np.integer) or epochs < 1:
         raise ValueError(f"argument 'epochs' is {epochs!r}; expected an int >= 1")
     if not isinstance(batch_size, int | np.integer) or batch_size < 1:
@@ -264,7 +225,8 @@ def _guarded_step(opt, params, grads, saved, loss, epoch, b, n_batches):
     """``opt.step(grads)`` unless the loss is non-finite; a step that leaves a parameter
     non-finite (a NaN/inf gradient, an overflow) is undone bit for bit. Raises
     FloatingPointError naming the epoch and batch."""
-    from .train import _all_finite, _nonfinite_error
+    from ..common.fitting import _nonfinite_error
+    from .train import _all_finite
 
     if not np.isfinite(loss):
         raise _nonfinite_error(loss, epoch, b, n_batches)

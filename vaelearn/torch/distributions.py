@@ -461,12 +461,12 @@ def logmeanexp_backward(a, axis=0, grad=1.0):
 # likelihoods for grey-level pixels (lesson 05); see vaelearn.numpy.distributions for the maths
 # ----------------------------------------------------------------------------------------------
 
-from vaelearn.numpy.distributions import (  # noqa: E402  (the same constants in both backends)
+from ..common.checks import _check_levels  # noqa: E402
+from ..common.constants import (  # noqa: E402  (the same constants in both backends)
     _CB_LOG_NORM_SERIES,
     _CB_LOG_NORM_SWITCH,
     _CB_MEAN_SWITCH,
     _LANGEVIN_SERIES,
-    _check_levels,
 )
 
 

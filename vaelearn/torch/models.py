@@ -14,9 +14,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vaelearn.numpy.models import (
+from ..common.checkpoints import _CONFIG_KEY, _load_checkpoint_into
+from ..common.checkpoints import save_checkpoint as _save_checkpoint
+from ..common.checks import (
     _BETA_PROPERTY,
-    _CONFIG_KEY,
     ELBOTerms,
     _as_data,
     _as_eps,
@@ -29,10 +30,7 @@ from vaelearn.numpy.models import (
     _check_rng,
     _check_seed,
     _check_sizes,
-    _load_checkpoint_into,
 )
-from vaelearn.numpy.models import save_checkpoint as _np_save_checkpoint
-
 from ._device import get_device
 from .distributions import (
     LOG_2PI,
@@ -609,7 +607,7 @@ def save_checkpoint(model, path):
 
     The same file format as the NumPy backend; loads into either backend.
     """
-    return _np_save_checkpoint(model, path)
+    return _save_checkpoint(model, path)
 
 
 def load_checkpoint(path):

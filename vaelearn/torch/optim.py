@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vaelearn.numpy.optim import _check_adam, _check_lr, _check_momentum
+from ..common.checks import _check_adam, _check_lr, _check_momentum
 
 __all__ = ["SGD", "Adam", "make_optimizer"]
 

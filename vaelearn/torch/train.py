@@ -16,8 +16,9 @@ import math
 import numpy as np
 import torch
 
-from vaelearn.numpy.optim import make_optimizer as _np_make_optimizer
-from vaelearn.numpy.train import (
+from vaelearn.threads import apply_num_threads
+
+from ..common.fitting import (
     _beta,
     _check_fit_args,
     _check_train_data,
@@ -26,8 +27,6 @@ from vaelearn.numpy.train import (
     _postfix,
     _progress_bar,
 )
-from vaelearn.threads import apply_num_threads
-
 from .optim import make_optimizer
 
 __all__ = ["train_step", "fit"]
@@ -177,7 +176,7 @@ def _fit_epochs(
     x_train, x_test = _check_train_data(model, x_train, x_test, fast)
     x_train = x_train[0]
     x_test = None if x_test is None else x_test[0]
-    _np_make_optimizer(optimizer, {"w": np.zeros(1)}, lr=lr)  # checks name and lr only
+    make_optimizer(optimizer, {"w": torch.zeros(1)}, lr=lr)  # checks name and lr only
     if fast:
         model._to_dtype("float32")
         x_train = x_train.to(model._tdtype)

@@ -13,15 +13,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vaelearn.numpy import vq as _np_vq
-from vaelearn.numpy.train import _nonfinite_error
-
+from ..common.checks import _check_param_dict, _check_vq_config, _check_vq_data
+from ..common.codebook import codebook_perplexity
+from ..common.fitting import _nonfinite_error
 from ._device import get_device
+from .layers import MLP
 from .optim import make_optimizer
 
 __all__ = ["VQVAE", "fit_vqvae", "codebook_perplexity"]
-
-codebook_perplexity = _np_vq.codebook_perplexity
 
 
 class VQVAE:
@@ -33,15 +32,26 @@ class VQVAE:
 
     def __init__(self, x_dim=64, hidden_dims=(64,), z_dim=4, n_codes=16, commitment=0.25, *,
                  seed=0, dtype="float64"):
-        ref = _np_vq.VQVAE(x_dim, hidden_dims, z_dim, n_codes, commitment, seed=seed,
-                           dtype=dtype)  # validates the arguments and draws the same weights
-        self.x_dim, self.z_dim, self.n_codes = ref.x_dim, ref.z_dim, ref.n_codes
-        self.hidden_dims, self.commitment, self.dtype = ref.hidden_dims, ref.commitment, dtype
-        self.config = dict(ref.config)
+        hidden_dims = _check_vq_config(x_dim, hidden_dims, z_dim, n_codes, commitment, seed, dtype)
+        self.x_dim, self.z_dim, self.n_codes = int(x_dim), int(z_dim), int(n_codes)
+        self.hidden_dims, self.commitment, self.dtype = hidden_dims, float(commitment), dtype
+        self.config = {  # what save_checkpoint stores and VQVAE(**config) rebuilds
+            "model": "VQVAE", "x_dim": self.x_dim, "hidden_dims": [int(h) for h in hidden_dims],
+            "z_dim": self.z_dim, "n_codes": self.n_codes, "commitment": self.commitment,
+            "seed": int(seed), "dtype": dtype,
+        }
         self.device = get_device()
+        # drawn in the NumPy twin's order: encoder, codebook ~ U(-1, 1), decoder
+        rng = np.random.default_rng(seed)
+        self._enc = MLP((self.x_dim, *hidden_dims, self.z_dim), seed=rng, dtype=dtype,
+                        out_name="out")
+        codebook = rng.uniform(-1, 1, size=(self.n_codes, self.z_dim)).astype(dtype)
+        self._dec = MLP((self.z_dim, *hidden_dims[::-1], self.x_dim), seed=rng, dtype=dtype,
+                        out_name="out")
         self.params = {
-            k: torch.tensor(v, device=self.device).requires_grad_(True)
-            for k, v in ref.params.items()
+            **{f"encoder.{k}": p for k, p in self._enc.params.items()},
+            "codebook": torch.tensor(codebook, device=self.device).requires_grad_(True),
+            **{f"decoder.{k}": p for k, p in self._dec.params.items()},
         }
 
     def get_params(self):
@@ -51,8 +61,6 @@ class VQVAE:
     def set_params(self, params):
         """Copy NumPy arrays into the parameters; keys and shapes must match, values must be
         real and finite after the cast to the model's dtype (checked before any is copied)."""
-        from vaelearn.numpy.models import _check_param_dict
-
         ref = {k: np.empty(tuple(v.shape)) for k, v in self.params.items()}
         if isinstance(params, dict):
             params = {k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v)
@@ -67,13 +75,8 @@ class VQVAE:
         return f"{type(self).__name__}({args})"
 
     def _x(self, x, name="x"):
-        x = _np_vq._check_x(x, self.x_dim, self.dtype, name)
+        x = _check_vq_data(x, self.x_dim, self.dtype, name)
         return torch.as_tensor(x, device=self.device)
-
-    def _mlp(self, prefix, h):
-        for i in range(len(self.hidden_dims)):
-            h = torch.relu(h @ self.params[f"{prefix}.{i}.W"] + self.params[f"{prefix}.{i}.b"])
-        return h @ self.params[f"{prefix}.out.W"] + self.params[f"{prefix}.out.b"]
 
     def _quantize_t(self, z_e):
         e = self.params["codebook"]
@@ -84,10 +87,10 @@ class VQVAE:
         return e[codes], codes
 
     def _terms_t(self, x):
-        z_e = self._mlp("encoder", x)
+        z_e = self._enc._f(x)
         z_q, codes = self._quantize_t(z_e)
         z_st = z_e + (z_q - z_e).detach()  # straight-through
-        logits = self._mlp("decoder", z_st)
+        logits = self._dec._f(z_st)
         rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
         codebook = ((z_e.detach() - z_q) ** 2).sum(1)
         commitment = self.commitment * ((z_e - z_q.detach()) ** 2).sum(1)
@@ -96,7 +99,7 @@ class VQVAE:
     def encode(self, x):
         """Continuous encoder output ``z_e``, shape ``(n, z_dim)``."""
         with torch.no_grad():
-            return self._mlp("encoder", self._x(x)).cpu().numpy()
+            return self._enc._f(self._x(x)).cpu().numpy()
 
     def quantize(self, z_e):
         """Nearest codebook vector and its index: ``(z_q (n, z_dim), codes (n,))``."""
@@ -111,7 +114,7 @@ class VQVAE:
         """Bernoulli probabilities ``sigmoid(decoder(z_q))``, shape ``(n, x_dim)``."""
         z_q = torch.as_tensor(np.asarray(z_q, dtype=self.dtype), device=self.device)
         with torch.no_grad():
-            return torch.sigmoid(self._mlp("decoder", z_q)).cpu().numpy()
+            return torch.sigmoid(self._dec._f(z_q)).cpu().numpy()
 
     def reconstruct(self, x):
         """``decode(quantize(encode(x)))``."""
@@ -146,7 +149,7 @@ def fit_vqvae(model, x_train, *, epochs, batch_size=128, lr=1e-3, seed=0):
 
     Returns the same history as :func:`vaelearn.numpy.fit_vqvae`.
     """
-    x_np = _np_vq._check_x(x_train, model.x_dim, model.dtype, "x_train")
+    x_np = _check_vq_data(x_train, model.x_dim, model.dtype, "x_train")
     if not isinstance(epochs, int | np.integer) or epochs < 1:
         raise ValueError(f"argument 'epochs' is {epochs!r}; expected an int >= 1")
     if not isinstance(batch_size, int | np.integer) or batch_size < 1:
