@@ -201,7 +201,9 @@ def train_step(model, optimizer, x, eps=None, *, x_target=None, **loss_kwargs):
     if unknown:
         raise ValueError(f"unknown keyword arguments {unknown} for a {type(model).__name__}")
     try:
-        loss, _ = _train_step(model, optimizer, x, eps, x_target, loss_kwargs)
+        # overflow is reported as the FloatingPointError below, not as RuntimeWarnings
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            loss, _ = _train_step(model, optimizer, x, eps, x_target, loss_kwargs)
     except _Diverged as exc:
         raise FloatingPointError(str(exc)) from None
     return loss
