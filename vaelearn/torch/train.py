@@ -264,7 +264,10 @@ def _fit_epochs(
                                            what="the gradient or the step is")
             w = np.asarray(sizes, dtype=np.float64)
             history["epoch"].append(epoch + 1)
-            history["train_loss"].append(float(np.dot(batch_losses, w)) / n)
+            total = 0.0
+            for v, nb in zip(batch_losses, sizes, strict=True):  # summed as the NumPy twin does
+                total += v * nb
+            history["train_loss"].append(total / n)
             if is_vae:
                 history["train_rec"].append(float(np.dot(torch.stack(recs).tolist(), w)) / n)
                 history["train_kl"].append(float(np.dot(torch.stack(kls).tolist(), w)) / n)
