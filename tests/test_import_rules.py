@@ -169,3 +169,32 @@ def test_the_graph_sees_relative_imports(module):
     graph = import_graph(package_sources())
     assert module.rsplit(".", 1)[0] + ".distributions" in graph[module]
     assert "vaelearn.common.checks" in graph[module]
+
+
+def environ_mutations(sources):
+    """``(module, line)`` of every write to ``os.environ`` (item, pop, update, setdefault, del)
+    and every ``os.putenv``: configuration travels as arguments, not through the environment."""
+    found = []
+    for module, source in sources.items():
+        for node in ast.walk(ast.parse(source)):
+            target = None
+            if isinstance(node, ast.Assign | ast.AugAssign | ast.Delete):
+                targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else [
+                    node.target]
+                target = next((t for t in targets if isinstance(t, ast.Subscript)), None)
+                target = target.value if target is not None else None
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                if node.func.attr in ("pop", "update", "setdefault", "clear", "popitem"):
+                    target = node.func.value
+                elif node.func.attr in ("putenv", "unsetenv"):
+                    found.append((module, node.lineno))
+            if (isinstance(target, ast.Attribute) and target.attr == "environ"
+                    and isinstance(target.value, ast.Name) and target.value.id == "os"):
+                found.append((module, node.lineno))
+    return found
+
+
+def test_no_environment_mutation():
+    assert environ_mutations(package_sources()) == []
+    bad = {"m": "import os\nos.environ['A'] = '1'\nos.environ.pop('A')\nos.environ.get('B')\n"}
+    assert environ_mutations(bad) == [("m", 2), ("m", 3)]

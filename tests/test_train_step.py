@@ -168,3 +168,36 @@ def test_vae_loss_and_grads_calls(name, monkeypatch):
     assert calls, f"VAE.loss_and_grads never called {name}"
     moved = loss1 != loss0 or any(not np.array_equal(grads0[k], grads1[k]) for k in grads0)
     assert moved, f"{name}'s result is not used"
+
+
+# ---- the device is a constructor argument ---------------------------------------------------
+
+NUMPY_BUILDERS = {
+    "VAE": lambda B, **kw: B.VAE(6, (4,), 2, **kw),
+    "Autoencoder": lambda B, **kw: B.Autoencoder(6, (4,), 2, **kw),
+    "VQVAE": lambda B, **kw: B.VQVAE(6, (4,), 2, 3, **kw),
+    "Linear": lambda B, **kw: B.Linear(3, 2, **kw),
+    "MLP": lambda B, **kw: B.MLP((3, 4, 2), **kw),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NUMPY_BUILDERS))
+def test_numpy_accepts_only_cpu(name):
+    build = NUMPY_BUILDERS[name]
+    for ok in (None, "cpu"):
+        build(NP, device=ok)
+    with pytest.raises(ValueError, match="'device'"):
+        build(NP, device="cuda")
+
+
+@pytest.mark.parametrize("name", sorted(NUMPY_BUILDERS))
+def test_torch_builds_on_the_given_device(name, monkeypatch):
+    TH = _backend("torch")
+    # the argument wins over VAELEARN_DEVICE, which stays the default
+    monkeypatch.setenv("VAELEARN_DEVICE", "cuda:7")
+    obj = NUMPY_BUILDERS[name](TH, device="cpu")
+    assert {str(p.device) for p in obj.params.values()} == {"cpu"}
+    with pytest.raises(ValueError, match="'device'"):
+        NUMPY_BUILDERS[name](TH, device="tpu")
+    monkeypatch.delenv("VAELEARN_DEVICE")
+    assert {str(p.device) for p in NUMPY_BUILDERS[name](TH).params.values()} <= {"cpu", "cuda"}

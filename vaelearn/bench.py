@@ -17,22 +17,19 @@ After the same number of epochs, each model's test ELBO is estimated the same wa
 are copied into a float64 NumPy ``VAE`` and ``elbo(x_test, eps)`` is averaged with one shared
 noise draw (analytic KL), so the three numbers differ only through training.
 
-Data: the MNIST test file (t10k) split 8000 / 2000, from ``--mnist-root``, ``$VAELEARN_MNIST_ROOT``,
-``../shared/data/mnist`` or the download cache; the 8x8 digits when none has it (said so).
+Data: the MNIST test file (t10k) split 8000 / 2000, where :func:`vaelearn.data.mnist_root` finds it
+(``--mnist-root``, ``$VAELEARN_MNIST_ROOT``, ``../shared/data/mnist`` or the download cache); the
+8x8 digits when none has it (said so).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import os
 import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from .cli import device_env as _device_env
 
 __all__ = ["BenchResult", "run_bench", "register", "main", "bare_vae", "bare_epoch"]
 
@@ -58,21 +55,6 @@ Timings depend on the machine's load: the three are interleaved so that load aff
 # ---------------------------------------------------------------------------------------------
 
 
-def _mnist_candidates(mnist_root):
-    if mnist_root is not None:
-        return [Path(mnist_root)]
-    from .data import mnist_cache_dir
-
-    out = []
-    env = os.environ.get("VAELEARN_MNIST_ROOT", "").strip()
-    if env:
-        out.append(Path(env))
-    out.append(Path.cwd().parent / "shared" / "data" / "mnist")
-    out.append(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist")
-    out.append(mnist_cache_dir())
-    return out
-
-
 def load_bench_data(mnist_root=None, n_train=8000, n_test=2000):
     """``(x_train, x_test, description)`` as float32: MNIST t10k split, or the 8x8 digits.
 
@@ -82,10 +64,9 @@ def load_bench_data(mnist_root=None, n_train=8000, n_test=2000):
 
     from . import data
 
-    for root in _mnist_candidates(mnist_root):
-        img = root / data.MNIST_FILES["test_images"][0]
-        if not img.exists():
-            continue
+    root = data.mnist_root(mnist_root, search_shared=True)
+    img = root / data.MNIST_FILES["test_images"][0]
+    if img.exists():
         data._verify(img, data.MNIST_FILES["test_images"][1])
         x = data.read_idx(img).reshape(-1, 784).astype(np.float32) / np.float32(255)
         if n_train + n_test > x.shape[0]:
@@ -359,11 +340,10 @@ def run_bench(
                 )
                 continue
             B = vaelearn.get_backend("numpy" if name == "a" else "torch")
-            with _device_env(device if name == "b" else None):
-                model = B.VAE(
-                    x_dim=x_dim, hidden_dims=(hidden,), z_dim=z_dim, likelihood="bernoulli",
-                    seed=seed, dtype="float32",
-                )
+            model = B.VAE(
+                x_dim=x_dim, hidden_dims=(hidden,), z_dim=z_dim, likelihood="bernoulli",
+                seed=seed, dtype="float32", device=device if name == "b" else None,
+            )
             runners[name] = _FitRunner(
                 B, model, x_train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed
             )
@@ -452,10 +432,16 @@ def _run_cli(args) -> int:
 
 
 def main(argv=None) -> int:
-    """``python -m vaelearn.bench`` = ``vaelearn bench``."""
-    from .cli import main as cli_main
-
-    return cli_main(["bench", *(sys.argv[1:] if argv is None else argv)])
+    """``python -m vaelearn.bench``: ``vaelearn bench`` without the rest of the command line."""
+    parser = argparse.ArgumentParser(prog="python -m vaelearn")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["bench", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        status = args.func(args)
+    except (ValueError, OSError, FloatingPointError) as exc:
+        print(f"vaelearn bench: error: {exc}", file=sys.stderr)
+        return 1
+    return 0 if status is None else int(status)
 
 
 if __name__ == "__main__":  # pragma: no cover

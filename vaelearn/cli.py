@@ -8,7 +8,6 @@ them in turn, so adding a command is one line in :data:`COMMANDS`.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import math
@@ -20,7 +19,6 @@ from pathlib import Path
 __all__ = [
     "COMMANDS",
     "build_parser",
-    "device_env",
     "main",
     "register_bench",
     "register_lessons",
@@ -117,23 +115,6 @@ def _sigma(text: str):
         raise argparse.ArgumentTypeError(
             f"expected a positive number or 'learned', got {text!r}"
         ) from None
-
-
-@contextlib.contextmanager
-def device_env(device):
-    """Set ``VAELEARN_DEVICE`` while a torch model is built (it keeps its device), then restore."""
-    if device is None:
-        yield
-        return
-    old = os.environ.get("VAELEARN_DEVICE")
-    os.environ["VAELEARN_DEVICE"] = device
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["VAELEARN_DEVICE"]
-        else:
-            os.environ["VAELEARN_DEVICE"] = old
 
 
 class CommandError(Exception):
@@ -262,9 +243,9 @@ def _load_data(args):
         ds = data.load_digits(seed=args.seed, binarize=binarize)
         image_shape = (8, 8)
     else:
-        root = args.mnist_root or os.environ.get("VAELEARN_MNIST_ROOT") or None
         ds = data.load_mnist(
-            root, download=not args.no_download, binarize=binarize, seed=args.seed
+            data.mnist_root(args.mnist_root), download=not args.no_download, binarize=binarize,
+            seed=args.seed,
         )
         image_shape = (28, 28)
     if args.n_train is not None:
@@ -362,19 +343,19 @@ def train(args) -> int:
     device = B.get_device(args.device)  # validates --device (ValueError: no CUDA, bad name)
     ds, image_shape = _load_data(args)
     try:
-        with device_env(args.device if backend_name == "torch" else None):
-            model = B.VAE(  # a torch model keeps the device it is built on
-                x_dim=ds.x_train.shape[1],
-                hidden_dims=tuple(args.hidden),
-                z_dim=args.z_dim,
-                likelihood=args.likelihood,
-                sigma=args.sigma,
-                beta=args.beta,
-                seed=args.seed,
-                dtype="float64",
-                # the data's grey levels: digits x = pixel / 16, mnist x = byte / 255
-                n_levels=17 if args.data == "digits" else 256,
-            )
+        model = B.VAE(
+            x_dim=ds.x_train.shape[1],
+            hidden_dims=tuple(args.hidden),
+            z_dim=args.z_dim,
+            likelihood=args.likelihood,
+            sigma=args.sigma,
+            beta=args.beta,
+            seed=args.seed,
+            dtype="float64",
+            # the data's grey levels: digits x = pixel / 16, mnist x = byte / 255
+            n_levels=17 if args.data == "digits" else 256,
+            device=device,
+        )
     except (MemoryError, RuntimeError) as exc:  # numpy MemoryError; torch's allocator error
         if isinstance(exc, RuntimeError) and "alloc" not in str(exc).lower():
             raise

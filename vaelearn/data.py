@@ -388,6 +388,41 @@ MNIST_MIRRORS = (
 """Base URLs tried in order; each serves the four original files under their original names."""
 
 
+MNIST_ROOT_ENV = "VAELEARN_MNIST_ROOT"
+"""Environment variable naming a folder that holds the MNIST files."""
+
+
+def mnist_root(root: str | os.PathLike | None = None, *, search_shared: bool = False) -> Path:
+    """Where MNIST lives: the one place every command asks.
+
+    In order: ``root`` if given; else ``$VAELEARN_MNIST_ROOT``; else (with ``search_shared``) a
+    ``shared/data/mnist`` folder next to the working directory or to this checkout that holds
+    the test images; else :func:`mnist_cache_dir` (where :func:`load_mnist` downloads them).
+
+    Parameters
+    ----------
+    root : path-like, optional
+    search_shared : bool, default False
+        Also look in ``../shared/data/mnist`` (``vaelearn bench`` does, to find a copy shared by
+        several checkouts without downloading).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get(MNIST_ROOT_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    if search_shared:
+        for base in (Path.cwd().parent, Path(__file__).resolve().parents[1].parent):
+            folder = base / "shared" / "data" / "mnist"
+            if (folder / MNIST_FILES["test_images"][0]).exists():
+                return folder
+    return mnist_cache_dir()
+
+
 def mnist_cache_dir() -> Path:
     """Where downloaded MNIST files live: ``$VAELEARN_DATA/mnist`` or the platform's user cache.
 

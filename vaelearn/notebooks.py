@@ -153,28 +153,23 @@ def execute_notebook(
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    saved = {k: os.environ.get(k) for k in ("VAELEARN_BACKEND", "MPLBACKEND", "VAELEARN_PROGRESS")}
-    os.environ["VAELEARN_BACKEND"] = backend
-    os.environ["VAELEARN_PROGRESS"] = "final"  # one line per training run: the bar's final state
-    # Figures must be stored with the lesson: the kernel gets the inline backend even when the
-    # caller's environment says Agg (as `make` does for the tests).
-    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-    try:
-        client = NotebookClient(
-            nb,
-            timeout=timeout,
-            kernel_name="python3",
-            resources={"metadata": {"path": str(path.parent.resolve())}},
-        )
-        start = time.perf_counter()
-        client.execute()
-        seconds = time.perf_counter() - start
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    env = {
+        **os.environ,  # the kernel's environment; this process's own is left alone
+        "VAELEARN_BACKEND": backend,
+        "VAELEARN_PROGRESS": "final",  # one line per training run: the bar's final state
+        # Figures must be stored with the lesson: the kernel gets the inline backend even when
+        # the caller's environment says Agg (as `make` does for the tests).
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    }
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent.resolve())}},
+    )
+    start = time.perf_counter()
+    client.execute(env=env)
+    seconds = time.perf_counter() - start
     nbformat.write(clean_notebook(nb), path)
     return seconds
 

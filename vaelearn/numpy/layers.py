@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._device import get_device
 from .distributions import sigmoid, softplus
 
 __all__ = [
@@ -63,6 +64,8 @@ class Linear:
     seed : int or numpy.random.Generator, default 0
         Where the initial weights come from (see :func:`init_linear`).
     dtype : str, default "float64"
+    device : {None, "cpu"}, default None
+        Accepted for the same signature as the torch twin; anything else is a ``ValueError``.
 
     Attributes
     ----------
@@ -70,7 +73,8 @@ class Linear:
         ``{"W": (in_dim, out_dim), "b": (out_dim,)}``.
     """
 
-    def __init__(self, in_dim, out_dim, *, seed=0, dtype="float64"):
+    def __init__(self, in_dim, out_dim, *, seed=0, dtype="float64", device=None):
+        get_device(device)  # the NumPy backend computes on "cpu" only
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         W, b = init_linear(in_dim, out_dim, rng, dtype)
         self.params = {"W": W, "b": b}
@@ -205,6 +209,8 @@ class MLP:
     out_name : str, optional
         Key of the last layer in ``params`` (``"out"`` gives ``out.W``, ``out.b``); by default its
         index like the others.
+    device : {None, "cpu"}, default None
+        As for :class:`Linear`.
 
     Attributes
     ----------
@@ -216,7 +222,8 @@ class MLP:
     """
 
     def __init__(self, dims, activation="relu", out_activation=None, *, seed=0, dtype="float64",
-                 out_name=None):
+                 out_name=None, device=None):
+        get_device(device)  # the NumPy backend computes on "cpu" only
         dims = [int(d) for d in dims]
         if len(dims) < 1 or min(dims) < 1:
             raise ValueError(f"argument 'dims' is {dims}; need >= 1 positive widths")

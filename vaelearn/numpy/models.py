@@ -35,6 +35,7 @@ from ..common.checks import (
     _check_seed,
     _check_sizes,
 )
+from ._device import get_device
 from .distributions import (
     _cb_mean,
     _log_softmax,
@@ -159,6 +160,8 @@ class Autoencoder(_Model):
         x_d)` with :math:`\hat x = \sigma(\text{logits})` (data in [0, 1]).
     activation : str, default "relu"
         Hidden nonlinearity (``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"softplus"``).
+    device : {None, "cpu"}, default None
+        As for :class:`VAE`.
     seed : int, default 0
         Seed of ``numpy.random.default_rng`` for the initial weights.
     dtype : {"float64", "float32"}, default "float64"
@@ -176,7 +179,9 @@ class Autoencoder(_Model):
         activation="relu",
         seed=0,
         dtype="float64",
+        device=None,
     ):
+        get_device(device)  # the NumPy backend computes on "cpu" only
         x_dim, hidden_dims, z_dim = _check_sizes(x_dim, hidden_dims, z_dim)
         seed = _check_seed(seed)
         if loss not in ("mse", "bce"):
@@ -321,6 +326,9 @@ class VAE(_Model):
     dtype : {"float64", "float32"}, default "float64"
     n_levels : int, default 17
         Grey levels per pixel of the categorical decoder (ignored by the others).
+    device : {None, "cpu"}, default None
+        Where the parameters live; the NumPy reference computes on the CPU only, so anything else
+        is a ``ValueError`` (the torch twin takes a torch device; not part of ``config``).
     """
 
     kind = "vae"
@@ -339,7 +347,9 @@ class VAE(_Model):
         seed=0,
         dtype="float64",
         n_levels=17,
+        device=None,
     ):
+        get_device(device)  # the NumPy backend computes on "cpu" only
         x_dim, hidden_dims, z_dim = _check_sizes(x_dim, hidden_dims, z_dim)
         seed = _check_seed(seed)
         likelihood, n_levels = _check_likelihood(likelihood, n_levels)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..common.checks import _check_param_dict, _check_vq_config, _check_vq_data
 from ..common.codebook import codebook_perplexity
+from ._device import get_device
 from .distributions import (
     log_px_given_z_bernoulli,
     log_px_given_z_bernoulli_backward,
@@ -58,7 +59,8 @@ class VQVAE:
     kind = "vqvae"
 
     def __init__(self, x_dim=64, hidden_dims=(64,), z_dim=4, n_codes=16, commitment=0.25, *,
-                 seed=0, dtype="float64"):
+                 seed=0, dtype="float64", device=None):
+        get_device(device)  # the NumPy backend computes on "cpu" only
         hidden_dims = _check_vq_config(x_dim, hidden_dims, z_dim, n_codes, commitment, seed, dtype)
         self.x_dim, self.z_dim, self.n_codes = int(x_dim), int(z_dim), int(n_codes)
         self.hidden_dims, self.commitment, self.dtype = hidden_dims, float(commitment), dtype

@@ -101,21 +101,25 @@ class Linear(_Layer):
     in_dim, out_dim : int
     seed : int or numpy.random.Generator, default 0
     dtype : str, default "float64"
+    device : str, optional
+        Torch device of the parameters (default :func:`get_device`, i.e. ``VAELEARN_DEVICE``).
 
     Attributes
     ----------
     params : dict
-        ``{"W": tensor (in_dim, out_dim), "b": tensor (out_dim,)}`` on :func:`get_device`.
+        ``{"W": tensor (in_dim, out_dim), "b": tensor (out_dim,)}`` on ``device``.
     """
 
-    def __init__(self, in_dim, out_dim, *, seed=0, dtype="float64"):
+    def __init__(self, in_dim, out_dim, *, seed=0, dtype="float64", device=None):
+        device = get_device(device)
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         W, b = init_linear(in_dim, out_dim, rng, dtype)
-        device = get_device()
         self.params = {"W": _param(W, device), "b": _param(b, device)}
 
     def _f(self, x):
-        return torch.addmm(self.params["b"], x, self.params["W"])
+        if x.dim() == 2:
+            return torch.addmm(self.params["b"], x, self.params["W"])
+        return x @ self.params["W"] + self.params["b"]
 
 
 class _Activation(_Layer):
@@ -190,6 +194,8 @@ class MLP(_Layer):
     dtype : str, default "float64"
     out_name : str, optional
         Key of the last layer in ``params`` (default: its index).
+    device : str, optional
+        Torch device of the parameters (default :func:`get_device`).
 
     Attributes
     ----------
@@ -199,7 +205,8 @@ class MLP(_Layer):
     """
 
     def __init__(self, dims, activation="relu", out_activation=None, *, seed=0, dtype="float64",
-                 out_name=None):
+                 out_name=None, device=None):
+        device = get_device(device)
         dims = [int(d) for d in dims]
         if len(dims) < 1 or min(dims) < 1:
             raise ValueError(f"argument 'dims' is {dims}; need >= 1 positive widths")
@@ -209,7 +216,7 @@ class MLP(_Layer):
         self.names = []
         self.params = {}
         for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
-            lin = Linear(a, b, seed=rng, dtype=dtype)
+            lin = Linear(a, b, seed=rng, dtype=dtype, device=device)
             last = i == len(dims) - 2
             name = out_name if last and out_name is not None else str(i)
             self.params[f"{name}.W"] = lin.params["W"]
@@ -226,6 +233,12 @@ class MLP(_Layer):
         for layer in self.layers:
             x = layer._f(x)
         return x
+
+    def _rebind(self, params):
+        """Point the layers at ``params`` (``{"0.W": tensor, ...}``, e.g. after a dtype cast)."""
+        self.params = dict(params)
+        for name, lin in zip(self.names, self.linears, strict=True):
+            lin.params = {"W": params[f"{name}.W"], "b": params[f"{name}.b"]}
 
 
 _ = _torch_dtype  # re-exported helper used by models

@@ -44,7 +44,7 @@ from .distributions import (
     _out,
     _torch_dtype,
 )
-from .layers import init_linear
+from .layers import MLP, Linear
 
 __all__ = [
     "ELBOTerms",
@@ -54,26 +54,11 @@ __all__ = [
     "load_checkpoint",
 ]
 
-_ACT = {
-    "relu": torch.relu,
-    "tanh": torch.tanh,
-    "sigmoid": torch.sigmoid,
-    "softplus": lambda x: torch.clamp(x, min=0) + torch.log1p(torch.exp(-x.abs())),
-    "identity": lambda x: x,
-}
-
-
 def _bernoulli_log_px(x, logits):
     """sum_d x*l - softplus(l), via torch's fused, stable binary_cross_entropy_with_logits."""
     return -F.binary_cross_entropy_with_logits(
         logits, x.expand_as(logits), reduction="none"
     ).sum(dim=-1)
-
-
-def _layout(prefix, dims):
-    """``[(prefix.i, in, out), ...]`` for the hidden layers of widths ``dims``."""
-    pairs = zip(dims[:-1], dims[1:], strict=True)
-    return [(f"{prefix}.{i}", a, b) for i, (a, b) in enumerate(pairs)]
 
 
 class _Model:
@@ -83,16 +68,20 @@ class _Model:
     params: dict
     config: dict
 
-    def _init_params(self, layout, seed):
-        """``layout``: list of (key prefix, in_dim, out_dim), drawn in order from the seed."""
+    def _init_modules(self, modules, seed):
+        """Build the layers, ``{prefix: (MLP or Linear, args, kwargs)}``, drawing their weights
+        in order from ``seed``; their tensors are the model's ``params``."""
         rng = np.random.default_rng(seed)
-        self.device = get_device()
         self._tdtype = _torch_dtype(self.dtype)
-        self.params = {}
-        for prefix, a, b in layout:
-            W, bias = init_linear(a, b, rng, self.dtype)
-            self.params[f"{prefix}.W"] = self._leaf(W)
-            self.params[f"{prefix}.b"] = self._leaf(bias)
+        self._modules = {
+            prefix: cls(*args, seed=rng, dtype=self.dtype, device=self.device, **kwargs)
+            for prefix, (cls, args, kwargs) in modules.items()
+        }
+        self.params = {
+            f"{prefix}.{k}": v
+            for prefix, mod in self._modules.items()
+            for k, v in mod.params.items()
+        }
 
     def _leaf(self, array):
         return torch.tensor(array, dtype=self._tdtype, device=self.device).requires_grad_(True)
@@ -133,18 +122,6 @@ class _Model:
             return eps
         return torch.as_tensor(_as_eps(eps, n, self.z_dim, self.dtype), device=self.device)
 
-    def _mlp(self, prefix, n_layers, h):
-        act = _ACT[self.activation]
-        p = self.params
-        for i in range(n_layers):
-            h = act(torch.addmm(p[f"{prefix}.{i}.b"], h, p[f"{prefix}.{i}.W"]))
-        return h
-
-    def _affine(self, key, h):
-        if h.dim() == 2:
-            return torch.addmm(self.params[f"{key}.b"], h, self.params[f"{key}.W"])
-        return h @ self.params[f"{key}.W"] + self.params[f"{key}.b"]
-
     def get_params(self):
         """Return a dict of NumPy copies of the parameters (keys as in ``params``)."""
         return {k: v.detach().cpu().numpy().copy() for k, v in self.params.items()}
@@ -172,6 +149,13 @@ class _Model:
         self._tdtype = _torch_dtype(dtype)
         for k in list(self.params):
             self.params[k] = self.params[k].detach().to(self._tdtype).requires_grad_(True)
+        for prefix, mod in self._modules.items():  # the layers hold the new tensors too
+            own = {k[len(prefix) + 1:]: v for k, v in self.params.items()
+                   if k.startswith(prefix + ".") and k[len(prefix) + 1:] in mod.params}
+            if isinstance(mod, MLP):
+                mod._rebind(own)
+            else:
+                mod.params = own
 
     def num_params(self):
         """Total number of scalar parameters."""
@@ -200,6 +184,7 @@ class Autoencoder(_Model):
         activation="relu",
         seed=0,
         dtype="float64",
+        device=None,
     ):
         x_dim, hidden_dims, z_dim = _check_sizes(x_dim, hidden_dims, z_dim)
         seed = _check_seed(seed)
@@ -221,23 +206,22 @@ class Autoencoder(_Model):
             "seed": int(seed),
             "dtype": self.dtype,
         }
-        enc = (x_dim, *hidden_dims)
-        dec = (z_dim, *hidden_dims[::-1])
-        layout = _layout("encoder", enc)
-        layout.append(("encoder.out", enc[-1], z_dim))
-        layout += _layout("decoder", dec)
-        layout.append(("decoder.out", dec[-1], x_dim))
-        self._n_hidden = len(hidden_dims)
-        self._init_params(layout, seed)
+        self.device = get_device(device)
+        act = self.activation
+        self._init_modules({
+            "encoder": (MLP, ((x_dim, *hidden_dims, z_dim), act), {"out_name": "out"}),
+            "decoder": (MLP, ((z_dim, *hidden_dims[::-1], x_dim), act), {"out_name": "out"}),
+        }, seed)
+        self._enc, self._dec = self._modules["encoder"], self._modules["decoder"]
 
     def _check_x(self, x, name="x"):
         return self._tensor(x, self.x_dim, name, unit_interval=self.loss_name == "bce")
 
     def _encode_t(self, x):
-        return self._affine("encoder.out", self._mlp("encoder", self._n_hidden, x))
+        return self._enc._f(x)
 
     def _decode_raw_t(self, z):
-        return self._affine("decoder.out", self._mlp("decoder", self._n_hidden, z))
+        return self._dec._f(z)
 
     def encode(self, x):
         """Code ``z = encoder(x)``, shape ``(batch_size, z_dim)``."""
@@ -323,6 +307,7 @@ class VAE(_Model):
         seed=0,
         dtype="float64",
         n_levels=17,
+        device=None,
     ):
         x_dim, hidden_dims, z_dim = _check_sizes(x_dim, hidden_dims, z_dim)
         seed = _check_seed(seed)
@@ -361,14 +346,18 @@ class VAE(_Model):
         if likelihood == "categorical":
             self.config["n_levels"] = n_levels
         out_dim = x_dim * n_levels if likelihood == "categorical" else x_dim
-        enc = (x_dim, *hidden_dims)
-        dec = (z_dim, *hidden_dims[::-1])
-        layout = _layout("encoder", enc)
-        layout += [("encoder.mean", enc[-1], z_dim), ("encoder.logvar", enc[-1], z_dim)]
-        layout += _layout("decoder", dec)
-        layout.append(("decoder.out", dec[-1], out_dim))
-        self._n_hidden = len(hidden_dims)
-        self._init_params(layout, seed)
+        self.device = get_device(device)
+        width = hidden_dims[-1] if hidden_dims else x_dim
+        self._init_modules({
+            "encoder": (MLP, ((x_dim, *hidden_dims), activation, activation), {}),
+            "encoder.mean": (Linear, (width, z_dim), {}),
+            "encoder.logvar": (Linear, (width, z_dim), {}),
+            "decoder": (MLP, ((z_dim, *hidden_dims[::-1], out_dim), activation),
+                        {"out_name": "out"}),
+        }, seed)
+        self._enc, self._dec = self._modules["encoder"], self._modules["decoder"]
+        self._enc_mean = self._modules["encoder.mean"]
+        self._enc_logvar = self._modules["encoder.logvar"]
         if self.learn_sigma:
             self.params["decoder.logsigma"] = self._leaf(np.zeros(1))
 
@@ -392,13 +381,13 @@ class VAE(_Model):
         return out
 
     def _encode_t(self, x):
-        h = self._mlp("encoder", self._n_hidden, x)
-        return self._affine("encoder.mean", h), self._affine("encoder.logvar", h)
+        h = self._enc._f(x)
+        return self._enc_mean._f(h), self._enc_logvar._f(h)
 
     def _decode_raw_t(self, z):
         shape = z.shape
         z2 = z.reshape(-1, self.z_dim)
-        out = self._affine("decoder.out", self._mlp("decoder", self._n_hidden, z2))
+        out = self._dec._f(z2)
         return out.reshape(*shape[:-1], out.shape[-1])
 
     def _log_px_t(self, x, out):

@@ -26,12 +26,12 @@ __all__ = ["VQVAE", "fit_vqvae", "codebook_perplexity"]
 class VQVAE:
     """A small VQ-VAE for 8x8 digits; see :class:`vaelearn.numpy.VQVAE` (same signature, same
     ``params`` keys, same initial weights for the same ``seed``). Parameters are torch tensors on
-    :func:`get_device`; methods take and return NumPy arrays."""
+    ``device`` (default :func:`get_device`); methods take and return NumPy arrays."""
 
     kind = "vqvae"
 
     def __init__(self, x_dim=64, hidden_dims=(64,), z_dim=4, n_codes=16, commitment=0.25, *,
-                 seed=0, dtype="float64"):
+                 seed=0, dtype="float64", device=None):
         hidden_dims = _check_vq_config(x_dim, hidden_dims, z_dim, n_codes, commitment, seed, dtype)
         self.x_dim, self.z_dim, self.n_codes = int(x_dim), int(z_dim), int(n_codes)
         self.hidden_dims, self.commitment, self.dtype = hidden_dims, float(commitment), dtype
@@ -40,14 +40,14 @@ class VQVAE:
             "z_dim": self.z_dim, "n_codes": self.n_codes, "commitment": self.commitment,
             "seed": int(seed), "dtype": dtype,
         }
-        self.device = get_device()
+        self.device = get_device(device)
         # drawn in the NumPy twin's order: encoder, codebook ~ U(-1, 1), decoder
         rng = np.random.default_rng(seed)
         self._enc = MLP((self.x_dim, *hidden_dims, self.z_dim), seed=rng, dtype=dtype,
-                        out_name="out")
+                        out_name="out", device=self.device)
         codebook = rng.uniform(-1, 1, size=(self.n_codes, self.z_dim)).astype(dtype)
         self._dec = MLP((self.z_dim, *hidden_dims[::-1], self.x_dim), seed=rng, dtype=dtype,
-                        out_name="out")
+                        out_name="out", device=self.device)
         self.params = {
             **{f"encoder.{k}": p for k, p in self._enc.params.items()},
             "codebook": torch.tensor(codebook, device=self.device).requires_grad_(True),
