@@ -664,8 +664,9 @@ class VAE(_Model):
         terms ``{"rec": mean -log p(x|z), "kl": mean KL}`` for the training history. ``x_target``
         (default ``x``): the clean data the decoder scores when ``x`` is corrupted.
 
-        Every formula is a call to :mod:`vaelearn.numpy.distributions`, and the backward pass
-        calls each one's ``*_backward`` in reverse order. Lesson 05 prints this method."""
+        Every likelihood, KL and log-density is a call to :mod:`vaelearn.numpy.distributions`,
+        and the backward pass calls each one's ``*_backward`` in reverse order (only the score
+        estimator's two derivatives of log q are written inline). Lesson 05 prints this method."""
         eps = eps if eps.ndim == 3 else eps[None]  # (k, n, z_dim): k noise samples per example
         k, n, _ = eps.shape
         # ---- forward ----
