@@ -4,7 +4,8 @@ Every public name here has a twin with the same signature in :mod:`vaelearn.torc
 (``tests/test_parity.py`` checks that). Functions take NumPy arrays and return NumPy arrays.
 """
 
-from . import _device, autoregressive, distributions, estimators, info, layers, models, optim, train, vq
+from . import _device, distributions, estimators, info, layers, models, optim, train, vq
+from . import autoregressive as _autoregressive
 from ._device import *  # noqa: F401,F403
 from .autoregressive import *  # noqa: F401,F403
 from .distributions import *  # noqa: F401,F403
@@ -28,5 +29,5 @@ __all__ = [
     *train.__all__,
     *estimators.__all__,
     *vq.__all__,
-    *autoregressive.__all__,
+    *_autoregressive.__all__,
 ]

@@ -39,14 +39,13 @@ from .distributions import (
     reparameterize_backward,
     sigmoid,
 )
-from .layers import ACTIVATIONS, MLP, Linear, init_linear
+from .layers import ACTIVATIONS, MLP, Linear
 
 # The argument checks shared with the VAE (data, noise, seeds, parameter dicts): the one place this
 # module reaches into models.py's private helpers, so a rename there is fixed here only.
-from .models import ELBOTerms
+from .models import ELBOTerms, _check_dtype, _check_param_dict, _check_rng, _check_seed
 from .models import _as_data as _check_data
 from .models import _as_eps as _check_eps
-from .models import _check_dtype, _check_param_dict, _check_rng, _check_seed
 
 __all__ = ["made_masks", "MaskedLinear", "MADE", "AutoregressiveVAE"]
 

@@ -5,7 +5,8 @@ the autograd graph). The device comes from ``VAELEARN_DEVICE`` (default ``cuda``
 else ``cpu``); see :func:`get_device`. ``torch`` is imported only inside this package.
 """
 
-from . import _device, autoregressive, distributions, estimators, info, layers, models, optim, train, vq
+from . import _device, distributions, estimators, info, layers, models, optim, train, vq
+from . import autoregressive as _autoregressive
 from ._device import *  # noqa: F401,F403
 from .autoregressive import *  # noqa: F401,F403
 from .distributions import *  # noqa: F401,F403
@@ -29,5 +30,5 @@ __all__ = [
     *train.__all__,
     *estimators.__all__,
     *vq.__all__,
-    *autoregressive.__all__,
+    *_autoregressive.__all__,
 ]
