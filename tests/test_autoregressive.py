@@ -187,7 +187,8 @@ def _case(B):
     z = rng.standard_normal((6, 3))
     out = {"loss": loss, **grads, "init": model.get_params()}
     out.update(elbo=tuple(model.elbo(x, eps)), enc=model.encode(x), logits=model.logits(x, z),
-               log_px=model.log_px_given_z(x, z), samples=model.sample(50, np.random.default_rng(9)),
+               log_px=model.log_px_given_z(x, z),
+               samples=model.sample(50, np.random.default_rng(9)),
                given_z=model.sample_given_z(z, rng.random((6, 8))))
     return out
 
@@ -348,3 +349,30 @@ def test_encoder_is_the_vae_encoder_at_the_same_seed():
     ar = NP.AutoregressiveVAE(64, hidden_dims=(32,), z_dim=4, seed=3).get_params()
     enc = [k for k in vae if k.startswith("encoder.")]
     assert enc and all(np.array_equal(vae[k], ar[k]) for k in enc)
+
+
+# ------------------------------------------------------------------------------------- figure
+
+
+def test_kl_per_epoch_plot_draws_the_curves():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vaelearn import plotting
+
+    curves = {"MLP decoder": [0.5, 2.0, 3.1], "MADE decoder": [0.4, 0.2, 0.15]}
+    fig = plotting.kl_per_epoch(curves)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    for line, values in zip(ax.get_lines(), curves.values(), strict=True):
+        np.testing.assert_array_equal(line.get_xdata(), [1, 2, 3])
+        np.testing.assert_array_equal(line.get_ydata(), values)
+    w, h = fig.get_size_inches()
+    assert w <= 8 and h <= 3
+    plt.close(fig)
+    with pytest.raises(ValueError, match="curves"):
+        plotting.kl_per_epoch({"a": [0.1, 0.0]})
+    with pytest.raises(ValueError, match="curves"):
+        plotting.kl_per_epoch({})
