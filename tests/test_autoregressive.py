@@ -376,3 +376,27 @@ def test_kl_per_epoch_plot_draws_the_curves():
         plotting.kl_per_epoch({"a": [0.1, 0.0]})
     with pytest.raises(ValueError, match="curves"):
         plotting.kl_per_epoch({})
+
+
+# --------------------------------------------------------------------------------- derivation
+
+
+def test_ignoring_decoder_derivation_verifies_and_a_wrong_optimum_fails():
+    import sympy as sp
+
+    from vaelearn import derivations
+    from vaelearn.derive import Derivation, DerivationError
+
+    d = derivations.collapse.ignoring_decoder_optimum()
+    d.verify()
+    # the same chain with the wrong variance (s^2 = 2, not a critical point) must be refused
+    s2, m, log_r = sp.Symbol("s^2", positive=True), sp.Symbol("m", real=True), sp.Symbol("l")
+    bad = Derivation("wrong optimum")
+    bad.step("ELBO", log_r - (s2 + m**2 - 1 - sp.log(s2)) / 2, rule="given")
+    bad.step("m = 0", log_r - (s2 - 1 - sp.log(s2)) / 2, rule="maximum", wrt=m, at=0)
+    bad.step("s^2 = 2", log_r - (1 - sp.log(2)) / 2, rule="maximum", wrt=s2, at=2)
+    with pytest.raises(DerivationError):
+        bad.verify()
+    # and the lesson's claim in numbers: the ELBO at q = prior equals ln r(x), elsewhere less
+    kl = 0.5 * (0.7 + 0.3**2 - 1 - np.log(0.7))
+    assert kl > 0
