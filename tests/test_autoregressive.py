@@ -397,3 +397,51 @@ def test_ignoring_decoder_derivation_verifies_and_a_wrong_optimum_fails():
     bad.step("s^2 = 2", log_r - (1 - sp.log(2)) / 2, rule="maximum", wrt=s2, at=2)
     with pytest.raises(DerivationError):
         bad.verify()
+
+
+# ------------------------------------------------------------------- the layer, and fast mode
+
+
+def test_masked_linear_parity_and_finite_differences():
+    mask = (np.random.default_rng(0).random((4, 3)) < 0.5) * 1.0
+    x = np.random.default_rng(1).standard_normal((5, 4))
+    dy = np.random.default_rng(2).standard_normal((5, 3))
+    out = {}
+    for B in (NP, TH):
+        layer = B.MaskedLinear(4, 3, mask, seed=3)
+        y, cache = layer.forward(x)
+        dx, grads = layer.backward(dy, cache)
+        out[B.NAME] = [_as_np(v) for v in (y, dx, grads["W"], grads["b"])]
+        assert np.all(_as_np(layer.params["W"])[mask == 0] == 0)
+    for a, b in zip(out["numpy"], out["torch"], strict=True):
+        assert _rel(a, b) <= RTOL
+    layer = NP.MaskedLinear(4, 3, mask, seed=3)
+    _, dx, g_w, _ = out["numpy"]
+    for arr, g in ((x, dx), (layer.params["W"], g_w)):
+        g_fd = np.zeros_like(arr)
+        for idx in np.ndindex(arr.shape):
+            old = arr[idx]
+            arr[idx] = old + H
+            fp = float(np.sum(layer(x) * dy))
+            arr[idx] = old - H
+            fm = float(np.sum(layer(x) * dy))
+            arr[idx] = old
+            g_fd[idx] = (fp - fm) / (2 * H)
+        # masked entries of W: the true derivative is 0 (W enters only as W * mask)
+        assert np.linalg.norm(g - g_fd) <= FD_TOL * (np.linalg.norm(g) + np.linalg.norm(g_fd))
+
+
+@pytest.mark.parametrize("B", [NP, TH], ids=["numpy", "torch"])
+def test_fast_mode_trains_in_float32_and_keeps_the_masks(B):
+    d = load_digits()
+    x = (d.x_train[:128] > 0.5) * 1.0
+    model = B.AutoregressiveVAE(64, hidden_dims=(8,), z_dim=2, made_hidden=64, seed=0)
+    hist = B.fit(model, x, epochs=2, batch_size=64, progress=False, mode="fast")
+    params = model.get_params()
+    assert model.dtype == "float32" and all(v.dtype == np.float32 for v in params.values())
+    assert np.isfinite(hist["train_loss"]).all()
+    m_in, m_out = NP.made_masks(64, 64)
+    assert np.all(params["decoder.in.W"][m_in == 0] == 0)
+    assert np.all(params["decoder.out.W"][m_out == 0] == 0)
+    x_gen = model.sample(3, np.random.default_rng(0))
+    assert x_gen.shape == (3, 64) and set(np.unique(x_gen)) <= {0.0, 1.0}
