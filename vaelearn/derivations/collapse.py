@@ -18,6 +18,7 @@ __all__ = [
     "collapse_condition",
     "kl_collapsed_dimension",
     "iwae_above_elbo",
+    "ignoring_decoder_optimum",
 ]
 
 
@@ -153,4 +154,34 @@ def iwae_above_elbo() -> Derivation:
         gap=gap,
         condition=sp.Le(sp.log(tt), tt - 1),
     )
+    return d
+
+
+def ignoring_decoder_optimum() -> Derivation:
+    """A decoder that ignores ``z``: the best encoder is the prior and the ELBO equals log p(x).
+
+    Lesson 07 (autoregressive decoders, van den Oord et al. 2016; Chen et al. 2017). When
+    ``p(x | z) = r(x)`` for every ``z`` (an autoregressive decoder can represent any ``r`` by the
+    chain rule), ``p(x) = integral r(x) p(z) dz = r(x)`` and the ELBO with
+    ``q(z | x) = N(m, s^2)`` (one latent; the others add the same terms) is
+    ``ln r(x) - KL(N(m, s^2) || N(0, 1))``. Its maximum over the encoder is at ``m = 0``,
+    ``s^2 = 1`` -- the prior -- where the KL is 0 and the bound is tight: nothing is gained by
+    putting information in ``z``.
+    """
+    m = sp.Symbol("m", real=True)
+    s2 = sp.Symbol("s^2", positive=True)
+    log_r = sp.Symbol("ln r(x)", real=True)
+    d = Derivation(
+        "With a decoder that ignores z, the best q(z|x) is the prior and the ELBO is log p(x)",
+        assumptions=["p(x | z) = r(x) for every z", "q(z | x) = N(m, s^2), p(z) = N(0, 1)"],
+    )
+    d.step(
+        "E_q[ln r(x)] = ln r(x) whatever q is; subtract the Gaussian KL to the prior.",
+        log_r - (s2 + m**2 - 1 - sp.log(s2)) / 2,
+        rule="given",
+    )
+    d.step("Maximise over the encoder's mean m: the only critical point is m = 0.",
+           log_r - (s2 - 1 - sp.log(s2)) / 2, rule="maximum", wrt=m, at=0)
+    d.step("Maximise over its variance s^2 > 0: the only critical point is s^2 = 1.",
+           log_r, rule="maximum", wrt=s2, at=1)
     return d

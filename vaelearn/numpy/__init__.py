@@ -5,7 +5,9 @@ Every public name here has a twin with the same signature in :mod:`vaelearn.torc
 """
 
 from . import _device, distributions, estimators, info, layers, models, optim, train, vq
+from . import autoregressive as _autoregressive
 from ._device import *  # noqa: F401,F403
+from .autoregressive import *  # noqa: F401,F403
 from .distributions import *  # noqa: F401,F403
 from .estimators import *  # noqa: F401,F403
 from .info import *  # noqa: F401,F403
@@ -27,4 +29,5 @@ __all__ = [
     *train.__all__,
     *estimators.__all__,
     *vq.__all__,
+    *_autoregressive.__all__,
 ]

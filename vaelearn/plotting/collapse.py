@@ -13,7 +13,13 @@ import numpy as np
 
 from ._style import figure
 
-__all__ = ["collapse_sweep", "kl_per_dimension_bars", "rate_distortion", "codebook_usage"]
+__all__ = [
+    "collapse_sweep",
+    "kl_per_dimension_bars",
+    "rate_distortion",
+    "codebook_usage",
+    "kl_per_epoch",
+]
 
 
 def _vector(name, value, size=None):
@@ -149,6 +155,41 @@ def codebook_usage(counts: Mapping[str, Sequence[float]], *, width: float = 6.0)
         ax.bar(np.arange(c.size) + (i - (n - 1) / 2) * w, c / c.sum(), width=w, label=label)
     ax.set_xlabel("codebook index")
     ax.set_ylabel("frequency")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def kl_per_epoch(curves: Mapping[str, Sequence[float]], *, width: float = 6.0):
+    """The KL term (nats per example) after every training epoch, one line per model, log scale.
+
+    Lesson 07 (an autoregressive decoder drives the KL towards zero; free bits or a decoder that
+    sees only a few previous pixels keep it up).
+
+    Parameters
+    ----------
+    curves : mapping from label to array of shape (epochs,)
+        Positive KL values, e.g. ``history["test_kl"]`` from :func:`vaelearn.numpy.fit`.
+    width : float, default 6.0
+        Figure width in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not curves:
+        raise ValueError("argument 'curves' is empty")
+    data = {k: _vector(f"curves[{k!r}]", v) for k, v in curves.items()}
+    for k, v in data.items():
+        if v.size == 0 or np.any(v <= 0):
+            raise ValueError(f"argument 'curves[{k!r}]' must be non-empty and positive (log axis)")
+    fig, axes = figure(width=width, height=2.8)
+    ax = axes[0, 0]
+    for label, kl in data.items():
+        ax.plot(np.arange(1, kl.size + 1), kl, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("KL (nats / example)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -6,7 +6,9 @@ else ``cpu``); see :func:`get_device`. ``torch`` is imported only inside this pa
 """
 
 from . import _device, distributions, estimators, info, layers, models, optim, train, vq
+from . import autoregressive as _autoregressive
 from ._device import *  # noqa: F401,F403
+from .autoregressive import *  # noqa: F401,F403
 from .distributions import *  # noqa: F401,F403
 from .estimators import *  # noqa: F401,F403
 from .info import *  # noqa: F401,F403
@@ -28,4 +30,5 @@ __all__ = [
     *train.__all__,
     *estimators.__all__,
     *vq.__all__,
+    *_autoregressive.__all__,
 ]
