@@ -27,7 +27,7 @@ BIB = ROOT / "book" / "references.bib"
 # (what the post links, how the bibliography holds it): ("arxiv", id) or ("key", bibtex key)
 POST_PAPERS = [
     # Autoencoders
-    ("jmlr.org/papers/volume11/vincent10a - stacked denoising autoencoders", ("key", "vincent2010")),
+    ("jmlr.org/papers/volume11/vincent10a - stacked denoising AEs", ("key", "vincent2010")),
     ("researchgate ... NL PCA by using ANN - Kramer's nonlinear PCA", ("key", "kramer1991")),
     ("researchgate 272086159 - static hand gestures, stacked denoising sparse AEs",
      ("key", "kumar2014gesture")),
