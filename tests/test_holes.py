@@ -404,6 +404,9 @@ def test_lesson03_plots_draw_small_figures():
         plotting.latent_panels([("a", codes, labels, codes[:5]), ("b", codes, labels)]),
         plotting.hole_maps([("a", hm, codes, labels), ("b", hm, codes, labels)]),
         plotting.distance_histograms({"a": rep, "b": rep}),
+        plotting.decoder_jump_maps([("a", hm, np.full((8, 8), 0.5), 1.0, codes, labels),
+                                    ("b", hm, np.linspace(0, 2, 64).reshape(8, 8), 1.0, codes,
+                                     labels)]),
     ]
     for fig in figs:
         w, h = fig.get_size_inches()
@@ -411,3 +414,7 @@ def test_lesson03_plots_draw_small_figures():
         plt.close(fig)
     with pytest.raises(ValueError, match=r"within the lessons' \(8, 3\) inch limit"):
         plotting.latent_panels([("a", codes, labels)], width=9)
+    with pytest.raises(ValueError, match="jump must have the map's shape"):
+        plotting.decoder_jump_maps([("a", hm, np.ones((3, 3)), 1.0, codes, labels)])
+    with pytest.raises(ValueError, match="fence must be positive"):
+        plotting.decoder_jump_maps([("a", hm, np.ones((8, 8)), 0.0, codes, labels)])
