@@ -116,6 +116,15 @@ def missing(root: Path) -> list[str]:
     return problems
 
 
+# The post's reference list has 27 entries (counted when the list above was copied).
+POST_LIST_LENGTH = 27
+
+
+def test_list_accounts_for_the_whole_reference_list():
+    assert len(POST_PAPERS) + len(NOT_PAPERS) == POST_LIST_LENGTH
+    assert len({what for what, _ in POST_PAPERS}) == len(POST_PAPERS)
+
+
 def test_list_accounts_for_every_arxiv_id_of_the_post():
     listed = {how[1] for _, how in POST_PAPERS if how[0] == "arxiv"}
     assert listed == POST_ARXIV_IDS
