@@ -402,3 +402,46 @@ def test_lesson02_plots_draw_small_figures():
         plotting.image_rows({"a": rng.random((5, 63))})
     with pytest.raises(ValueError, match="has 1 values for 2 sizes"):
         plotting.error_vs_latent_size([2, 4], {"PCA": [3.0]})
+
+
+# --- lesson 02: the noising chain of a diffusion model ------------------------------------------
+
+
+def test_cumulative_signal_fraction_is_the_product_of_the_kept_fractions():
+    import math
+
+    betas = [1e-4, 0.02, 0.3, 0.5, 0.9]
+    want, prod = [], 1.0
+    for b in betas:  # a plain loop in Python floats, no NumPy
+        prod *= 1.0 - b
+        want.append(prod)
+    np.testing.assert_allclose(P.cumulative_signal_fraction(betas), want, rtol=1e-13)
+    # tiny betas over a long chain: log1p keeps full precision (1 - 1e-12 loses 4 digits)
+    got = P.cumulative_signal_fraction(np.full(1000, 1e-12))[-1]
+    assert got == pytest.approx(math.exp(-1e-9), rel=1e-15)
+    for bad in ([], [0.0, 0.1], [1.0], [[0.1]], [np.nan]):
+        with pytest.raises(ValueError, match="'betas'"):
+            P.cumulative_signal_fraction(bad)
+
+
+def test_noise_chain_matches_the_one_shot_formula():
+    rng = np.random.default_rng(2)
+    x0 = rng.uniform(size=(4000, 16))
+    betas = np.linspace(0.05, 0.3, 6)
+    chain = P.noise_chain(x0, betas, np.random.default_rng(3))
+    assert chain.shape == (6, 4000, 16)
+    alpha_bar = P.cumulative_signal_fraction(betas)
+    for t in (0, 5):
+        # x_t - sqrt(alpha_bar_t) x_0 must be pure N(0, 1 - alpha_bar_t) noise, independent of x_0
+        noise = chain[t] - np.sqrt(alpha_bar[t]) * x0
+        # 64,000 draws: standard error of the mean sqrt(v / n) < 0.004, of the variance
+        # v sqrt(2 / n) < 0.006, of the correlation 1 / sqrt(n) = 0.004; allow 4-5 of them
+        assert abs(noise.mean()) < 0.02
+        assert noise.var() == pytest.approx(1 - alpha_bar[t], abs=0.025)
+        assert abs(np.corrcoef(noise.ravel(), x0.ravel())[0, 1]) < 0.02
+    # the first step by hand, from the same generator stream
+    eps = np.random.default_rng(3).standard_normal(x0.shape)
+    np.testing.assert_allclose(chain[0], np.sqrt(1 - betas[0]) * x0 + np.sqrt(betas[0]) * eps,
+                               rtol=1e-14)
+    with pytest.raises(ValueError, match="'rng'"):
+        P.noise_chain(x0, betas, 0)

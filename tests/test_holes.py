@@ -195,6 +195,163 @@ def test_hole_map_on_a_grid_of_codes():
     assert hm.extent == (0.0, 4.0, 0.0, 2.0)
 
 
+# --- the decoder-side view (after Li, Peng and Lin 2021) -----------------------------------------
+
+
+def _scipy_bernoulli_js(p, q):
+    # scipy's jensenshannon is the square root of the JS divergence (natural log by default),
+    # between two discrete distributions: here each pixel's (p, 1 - p) against (q, 1 - q).
+    from scipy.spatial.distance import jensenshannon
+
+    return sum(jensenshannon([a, 1 - a], [b, 1 - b]) ** 2 for a, b in zip(p, q, strict=True))
+
+
+def test_bernoulli_js_matches_scipy_and_its_bounds():
+    rng = np.random.default_rng(0)
+    p = rng.random((5, 7))
+    q = rng.random((5, 7))
+    p[0, :3] = [0.0, 1.0, 0.5]  # edges: 0 log 0 = 0
+    q[0, :3] = [1.0, 1.0, 0.0]
+    got = H.bernoulli_js(p, q)
+    want = [_scipy_bernoulli_js(a, b) for a, b in zip(p, q, strict=True)]
+    # two float64 evaluations of the same sums of logs: agree to round-off
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(H.bernoulli_js(q, p), got, rtol=1e-12)  # symmetric
+    assert np.all(H.bernoulli_js(p, p) == 0.0)
+    # opposite certain pixels: log 2 each, the largest possible value
+    assert H.bernoulli_js(np.zeros((1, 4)), np.ones((1, 4)))[0] == pytest.approx(4 * np.log(2))
+    with pytest.raises(ValueError, match="'q' must hold probabilities"):
+        H.bernoulli_js(p, q + 1)
+    with pytest.raises(ValueError, match="differ in shape"):
+        H.bernoulli_js(p, q[:, :3])
+
+
+def test_tukey_upper_fence_matches_statistics_quantiles():
+    import statistics
+
+    values = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0, 5.0]
+    # Python's "inclusive" quartiles are NumPy's default linear interpolation
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    assert H.tukey_upper_fence(values) == pytest.approx(q3 + 1.5 * (q3 - q1), rel=1e-12)
+    assert H.tukey_upper_fence(np.arange(1.0, 9.0)) == pytest.approx(6.25 + 1.5 * 3.5)
+    assert H.tukey_upper_fence([2.0, 2.0, 2.0], k=3) == 2.0
+    with pytest.raises(ValueError, match="'values'"):
+        H.tukey_upper_fence([])
+    with pytest.raises(ValueError, match="'k'"):
+        H.tukey_upper_fence([1.0, 2.0], k=-1)
+
+
+_A = np.array([0.9, 0.1, 0.8, 0.2])
+_B = np.array([0.1, 0.9, 0.3, 0.6])
+
+
+def _two_sided_decoder(z):
+    """Piecewise constant: image A where z_1 < 0, image B where z_1 >= 0 (a known discontinuity)."""
+    z = np.asarray(z, dtype=np.float64)
+    return np.where(z[:, :1] < 0, _A, _B)
+
+
+def test_decoder_holes_flag_exactly_the_band_around_a_discontinuity():
+    h = 0.25
+    axes = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    codes = np.column_stack([np.r_[np.linspace(-3, -1, 20), np.linspace(1, 3, 20)],
+                             np.linspace(-1, 1, 40)])  # all farther than h from z_1 = 0
+    z1 = np.array([-2.0, -0.3, -0.25, -0.1, -1e-9, 0.0, 0.1, 0.2499, 0.25, 1.0])
+    z = np.column_stack([z1, np.zeros_like(z1)])
+    rep = H.decoder_holes(z, _two_sided_decoder, codes, step=h, directions=axes)
+    jab = _scipy_bernoulli_js(_A, _B)
+    # a step of h along +-z_1 crosses z_1 = 0 from z_1 in [-h, 0) and [0, h), nowhere else
+    crosses = (z1 >= -h) & (z1 < h)
+    np.testing.assert_allclose(rep.jump, np.where(crosses, jab, 0.0), rtol=1e-10, atol=1e-15)
+    assert rep.fence == 0.0 and np.all(rep.code_jump == 0.0)
+    np.testing.assert_array_equal(rep.flagged, crosses)
+    assert rep.hole_fraction == pytest.approx(crosses.mean())
+
+
+def test_decoder_jump_rejects_bad_input():
+    with pytest.raises(ValueError, match="'step'"):
+        H.decoder_jump(_two_sided_decoder, np.zeros((2, 2)), 0.0, directions=[[1.0, 0.0]])
+    with pytest.raises(ValueError, match="'directions' contains a zero"):
+        H.decoder_jump(_two_sided_decoder, np.zeros((2, 2)), 1.0, directions=[[0.0, 0.0]])
+    with pytest.raises(ValueError, match="'rng'"):
+        H.decoder_jump(_two_sided_decoder, np.zeros((2, 2)), 1.0)
+    with pytest.raises(ValueError, match="'decode' must return"):
+        H.decoder_jump(lambda z: np.zeros((1, 4)), np.zeros((2, 2)), 1.0,
+                       directions=[[1.0, 0.0]])
+
+
+def test_two_clusters_with_a_gap_where_the_two_measures_disagree():
+    """Codes in two clusters around z_1 = -3 and +3; the decoder drifts gently everywhere and
+    switches from A to B smoothly but steeply (width 0.05) at z_1 = 0. The distance measure calls
+    the whole gap a hole; the decoder-side measure flags only the narrow band of the switch."""
+    rng = np.random.default_rng(5)
+    codes = np.concatenate([rng.normal([-3.0, 0.0], 0.3, size=(200, 2)),
+                            rng.normal([3.0, 0.0], 0.3, size=(200, 2))])
+
+    def decode(z):
+        z = np.asarray(z)
+        s = 1.0 / (1.0 + np.exp(-z[:, :1] / 0.05))
+        return (1 - s) * _A + s * _B + 0.05 * np.sin(z[:, :1] + z[:, 1:])
+
+    line = np.column_stack([np.linspace(-2.5, 2.5, 501), np.zeros(501)])
+    spacing = H.code_spacing(codes)
+    rep = H.decoder_holes(line, decode, codes, step=0.5 * spacing, n_directions=8,
+                          rng=np.random.default_rng(6))
+    far = H.nearest_code_distance(line, codes)[0] / spacing > 2
+    z1 = line[:, 0]
+    # A 2-D sample of 200 points at std 0.3 has a spacing ~0.05, so the clusters end within about
+    # 1 of their centres: everything with |z_1| < 1.5 is far (measured: far for |z_1| < 2.1).
+    assert np.all(far[np.abs(z1) < 1.5])
+    # Over a step of 0.5 spacing the drift moves a pixel by <= 0.05 * step, the switch by
+    # step * s'(z_1) = step * s (1 - s) / 0.05, which exceeds the drift's largest change only for
+    # |z_1| < 0.05 ln(1 / 0.05) ~ 0.15 (s (1 - s) < 0.0025 beyond); the fence is Q3 + 1.5 IQR of
+    # the codes' drift jumps, so some drift-sized jumps pass too: measured, flags reach 0.28
+    # (fence 9.4e-6 nats); |z_1| < 0.5 leaves room for other seeds
+    assert np.all(np.abs(z1[rep.flagged]) < 0.5)
+    assert np.all(rep.flagged[np.abs(z1) < 0.05])  # the steep part is always flagged
+    assert far.mean() > 2 * rep.hole_fraction  # the distance measure flags far more
+
+
+def test_hole_tree_search_stops_at_a_discontinuity():
+    rng = np.random.default_rng(8)
+    roots = rng.uniform([-2.0, -1.0], [-1.0, 1.0], size=(10, 2))
+    h = 0.3
+    tree = H.hole_tree_search(_two_sided_decoder, roots, step=h, fence=1e-12, depth=12,
+                              branching=6, rng=rng)
+    z1 = tree.z[:, 0]
+    jab = _scipy_bernoulli_js(_A, _B)
+    # exact: a hole is a step across z_1 = 0, so it lands in [0, h); every other node has z_1 < 0
+    # and nothing lies beyond a hole, because holes are not expanded
+    assert tree.hole.any()
+    assert np.all((z1[tree.hole] >= 0) & (z1[tree.hole] < h))
+    assert np.all(z1[~tree.hole] < 0)
+    np.testing.assert_allclose(tree.jump[tree.hole], jab, rtol=1e-10)
+    assert np.all(tree.jump[~tree.hole] == 0.0)
+    # structure: roots have parent -1 and depth 0; each step has length h from its parent
+    roots_mask = tree.parent < 0
+    assert roots_mask.sum() == 10 and np.all(tree.depth[roots_mask] == 0)
+    child = np.flatnonzero(~roots_mask)
+    np.testing.assert_allclose(np.linalg.norm(tree.z[child] - tree.z[tree.parent[child]], axis=1),
+                               h, rtol=1e-12)
+    np.testing.assert_array_equal(tree.depth[child], tree.depth[tree.parent[child]] + 1)
+    assert not tree.hole[tree.parent[child]].any(), "a hole node was expanded"
+    assert tree.hole_fraction == pytest.approx(tree.hole.sum() / len(child))
+    # each step opens a new cell of side h / 2 (roots may share one)
+    cells = np.floor(tree.z / (h / 2)).astype(int)
+    n_root_cells = len(np.unique(cells[roots_mask], axis=0))
+    assert len(np.unique(cells, axis=0)) == n_root_cells + len(child)
+    # a high fence finds no hole, and max_nodes caps the tree
+    small = H.hole_tree_search(_two_sided_decoder, roots, step=h, fence=10.0, depth=12,
+                               branching=6, rng=rng, max_nodes=50)
+    assert len(small.z) <= 50 and not small.hole.any()
+    with pytest.raises(ValueError, match="'fence'"):
+        H.hole_tree_search(_two_sided_decoder, roots, step=h, fence=-1.0, depth=2, branching=2,
+                           rng=rng)
+    with pytest.raises(ValueError, match="'branching'"):
+        H.hole_tree_search(_two_sided_decoder, roots, step=h, fence=0.0, depth=2, branching=0,
+                           rng=rng)
+
+
 # --- the lesson's claim ---------------------------------------------------------------------------
 
 
@@ -224,6 +381,21 @@ def test_vae_prior_samples_fall_into_fewer_holes_than_autoencoder_box(digits, cl
     assert vae_rep.median_distance < 0.75 * ae_rep.median_distance
     assert vae_rep.far_fraction < 0.8 * ae_rep.far_fraction
     assert vae_rep.class_tv < 0.75 * ae_rep.class_tv
+    # Lesson 03's decoder-side view on the same samples: few discontinuities (lesson: 2.1% and
+    # 1.0% flagged), and for the autoencoder flags unrelated to distance (2.1% far, 2.2% near)
+    # with far samples jumping less (median ratio 0.63). Measured on this seed only; the bounds
+    # leave a factor of about 2 on each number.
+    directions = np.random.default_rng(19).standard_normal((8, 2))
+    decs = []
+    for rep, model, codes in ((ae_rep, ae, ae_codes), (vae_rep, vae, vae_codes)):
+        dec = H.decoder_holes(rep.z, model.decode, codes, step=0.5 * H.code_spacing(codes),
+                              directions=directions)
+        far = rep.distance > 2
+        assert dec.hole_fraction < 0.05 and far.mean() > 5 * dec.hole_fraction
+        decs.append((dec, far))
+    dec, far = decs[0]
+    assert abs(dec.flagged[far].mean() - dec.flagged[~far].mean()) < 0.02
+    assert np.median(dec.jump[far]) < 0.85 * np.median(dec.jump[~far])
 
 
 # --- lesson 03's pictures (smoke tests) -----------------------------------------------------------
@@ -247,6 +419,9 @@ def test_lesson03_plots_draw_small_figures():
         plotting.latent_panels([("a", codes, labels, codes[:5]), ("b", codes, labels)]),
         plotting.hole_maps([("a", hm, codes, labels), ("b", hm, codes, labels)]),
         plotting.distance_histograms({"a": rep, "b": rep}),
+        plotting.decoder_jump_maps([("a", hm, np.full((8, 8), 0.5), 1.0, codes, labels),
+                                    ("b", hm, np.linspace(0, 2, 64).reshape(8, 8), 1.0, codes,
+                                     labels)]),
     ]
     for fig in figs:
         w, h = fig.get_size_inches()
@@ -254,3 +429,7 @@ def test_lesson03_plots_draw_small_figures():
         plt.close(fig)
     with pytest.raises(ValueError, match=r"within the lessons' \(8, 3\) inch limit"):
         plotting.latent_panels([("a", codes, labels)], width=9)
+    with pytest.raises(ValueError, match="jump must have the map's shape"):
+        plotting.decoder_jump_maps([("a", hm, np.ones((3, 3)), 1.0, codes, labels)])
+    with pytest.raises(ValueError, match="fence must be positive"):
+        plotting.decoder_jump_maps([("a", hm, np.ones((8, 8)), 0.0, codes, labels)])

@@ -45,6 +45,8 @@ __all__ = [
     "linear_gaussian_denoising_data",
     "gaussian_corruption",
     "masking_corruption",
+    "cumulative_signal_fraction",
+    "noise_chain",
 ]
 
 
@@ -527,3 +529,65 @@ def masking_corruption(drop_prob: float) -> Callable:
 
     corrupt.__doc__ = f"zero each pixel with probability {drop_prob}"
     return corrupt
+
+
+# --- from stacked denoisers to diffusion (lesson 02) ----------------------------------------------
+
+
+def _betas(betas) -> np.ndarray:
+    b = np.asarray(betas, dtype=np.float64)
+    if b.ndim != 1 or b.size == 0 or not np.all(np.isfinite(b)) or np.any(b <= 0) \
+            or np.any(b >= 1):
+        raise ValueError("argument 'betas' must be a non-empty 1-D array of numbers in (0, 1)")
+    return b
+
+
+def cumulative_signal_fraction(betas) -> np.ndarray:
+    """``alpha_bar_t = prod_{s <= t} (1 - beta_s)`` for ``t = 1..T``: the signal left after t steps.
+
+    The noising step of a diffusion model (Sohl-Dickstein et al. 2015; Ho et al. 2020) is
+    ``x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps_t``. Composing ``t`` such steps gives
+    ``x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps`` with one standard normal ``eps``
+    (:func:`vaelearn.derivations.autoencoders.noising_twice_is_noising_once` derives it for two
+    steps; :func:`noise_chain` simulates it). Lesson 02.
+
+    Parameters
+    ----------
+    betas : array_like, shape (T,)
+        Noise variances per step, each in ``(0, 1)``.
+
+    Returns
+    -------
+    ndarray, shape (T,)
+        Decreasing, in ``(0, 1)``. Computed as ``exp(cumsum(log1p(-beta)))``, accurate for tiny
+        ``beta`` and long chains.
+    """
+    return np.exp(np.cumsum(np.log1p(-_betas(betas))))
+
+
+def noise_chain(x0, betas, rng: np.random.Generator) -> np.ndarray:
+    """Run the noising chain step by step: ``x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps_t``.
+
+    Parameters
+    ----------
+    x0 : array_like, shape (n, d)
+        The data (``x_0``).
+    betas : array_like, shape (T,)
+        Noise variances per step, each in ``(0, 1)``.
+    rng : numpy.random.Generator
+        Source of the fresh ``eps_t ~ N(0, I)`` at every step.
+
+    Returns
+    -------
+    ndarray, shape (T, n, d)
+        ``x_1, ..., x_T``.
+    """
+    x = _matrix("x0", x0)
+    b = _betas(betas)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError("argument 'rng' must be a numpy.random.Generator")
+    out = np.empty((b.size, *x.shape))
+    for t, beta in enumerate(b):
+        x = np.sqrt(1.0 - beta) * x + np.sqrt(beta) * rng.standard_normal(x.shape)
+        out[t] = x
+    return out

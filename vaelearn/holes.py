@@ -18,6 +18,16 @@ Samples come from the codes' bounding box (:func:`uniform_box_samples`, what one
 autoencoder) or from the prior ``N(0, I)`` (what a VAE is trained for). :func:`measure_holes`
 puts it together and :func:`hole_map` maps a 2-D latent space.
 
+A second, **decoder-side** view follows Li, Peng and Lin (2021, arXiv 2110.03318), whose
+Tree-based Decoder-Centric (TDC) algorithm looks for holes where the *decoder*, not the encoder,
+misbehaves: a hole is a discontinuity, a place where a small step in ``z`` changes the decoded
+distribution abruptly. :func:`decoder_holes` and :func:`hole_tree_search` are this package's
+small-scale version of that idea (our choices of divergence, step and threshold, not the paper's
+exact algorithm): the Jensen-Shannon divergence between the decoded Bernoulli distributions at
+``z`` and ``z + step * u`` (:func:`bernoulli_js`), a step counted as a jump when it exceeds Tukey's
+upper fence (:func:`tukey_upper_fence`) of the same quantity at the training codes, and a
+breadth-first tree of such steps grown from the codes that stops expanding where it finds a jump.
+
 Everything is NumPy float64; a model enters only through a ``decode`` callable that takes and
 returns NumPy arrays (both backends' ``model.decode`` do).
 """
@@ -42,6 +52,13 @@ __all__ = [
     "measure_holes",
     "HoleMap",
     "hole_map",
+    "bernoulli_js",
+    "tukey_upper_fence",
+    "decoder_jump",
+    "DecoderHoleReport",
+    "decoder_holes",
+    "HoleTree",
+    "hole_tree_search",
 ]
 
 
@@ -508,3 +525,321 @@ def hole_map(
         predicted=proba.argmax(axis=1).reshape(n, n),
         confidence=proba.max(axis=1).reshape(n, n),
     )
+
+
+# --- the decoder-side view (after Li, Peng and Lin 2021) ------------------------------------------
+
+
+def bernoulli_js(p, q) -> np.ndarray:
+    """Jensen-Shannon divergence between two products of Bernoulli distributions, in nats.
+
+    ``JS(p, q) = sum_j [ KL(p_j || m_j) + KL(q_j || m_j) ] / 2`` with ``m_j = (p_j + q_j) / 2``,
+    where ``p_j`` is the probability that pixel ``j`` is on (a Bernoulli decoder's output) and the
+    KL is between Bernoulli distributions. Symmetric, ``0`` iff ``p = q``, at most ``log 2`` per
+    pixel. Terms with a zero probability are taken as their limit ``0 log 0 = 0``
+    (:func:`scipy.special.xlogy`).
+
+    Parameters
+    ----------
+    p, q : array_like, shape (n, x_dim)
+        Pixel probabilities in ``[0, 1]``.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        Nats per example, summed over pixels.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or a value lies outside ``[0, 1]``.
+    """
+    p = _matrix("p", p)
+    q = _matrix("q", q)
+    if p.shape != q.shape:
+        raise ValueError(f"arguments 'p' and 'q' differ in shape: {p.shape} and {q.shape}")
+    for name, v in (("p", p), ("q", q)):
+        if np.any(v < 0) or np.any(v > 1):
+            raise ValueError(f"argument {name!r} must hold probabilities in [0, 1]")
+    m = 0.5 * (p + q)
+
+    def kl_to_m(a):
+        return (special.xlogy(a, a) - special.xlogy(a, m)
+                + special.xlogy(1 - a, 1 - a) - special.xlogy(1 - a, 1 - m))
+
+    return np.maximum(0.5 * (kl_to_m(p) + kl_to_m(q)).sum(axis=1), 0.0)
+
+
+def tukey_upper_fence(values, k: float = 1.5) -> float:
+    """Tukey's upper fence ``Q3 + k (Q3 - Q1)`` of a sample: values above it are outliers.
+
+    ``Q1`` and ``Q3`` are the 25th and 75th percentiles (NumPy's default linear interpolation).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1 or v.size == 0 or not np.all(np.isfinite(v)):
+        raise ValueError("argument 'values' must be a non-empty 1-D array of finite numbers")
+    k = float(k)
+    if not np.isfinite(k) or k < 0:
+        raise ValueError(f"argument 'k' must be non-negative, got {k!r}")
+    q1, q3 = np.percentile(v, [25, 75])
+    return float(q3 + k * (q3 - q1))
+
+
+def _unit_directions(directions, n_directions, z_dim, rng) -> np.ndarray:
+    if directions is not None:
+        u = _matrix("directions", directions)
+        if u.shape[1] != z_dim:
+            raise ValueError(f"argument 'directions' must have {z_dim} columns, got {u.shape}")
+        norms = np.linalg.norm(u, axis=1, keepdims=True)
+        if np.any(norms == 0):
+            raise ValueError("argument 'directions' contains a zero vector")
+        return u / norms
+    if isinstance(n_directions, bool) or not isinstance(n_directions, (int, np.integer)) \
+            or n_directions < 1:
+        raise ValueError(
+            f"argument 'n_directions' must be a positive integer, got {n_directions!r}"
+        )
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError("argument 'rng' must be a numpy.random.Generator")
+    u = rng.standard_normal((int(n_directions), z_dim))
+    return u / np.linalg.norm(u, axis=1, keepdims=True)
+
+
+def _decode_probs(decode, z) -> np.ndarray:
+    x = np.asarray(decode(z), dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] != z.shape[0]:
+        raise ValueError(
+            f"argument 'decode' must return shape ({z.shape[0]}, x_dim), got {x.shape}"
+        )
+    return x
+
+
+def decoder_jump(decode, z, step: float, *, directions=None, n_directions: int = 8,
+                 rng: np.random.Generator | None = None) -> np.ndarray:
+    """The largest change of the decoded distribution over one step from each ``z``.
+
+    ``jump(z) = max_u JS(p(x | z), p(x | z + step * u))`` over unit directions ``u``
+    (:func:`bernoulli_js`, nats). A smooth decoder changes little over a short step; a jump far
+    above what the decoder does at the training codes marks a discontinuity, a hole in the sense of
+    Li, Peng and Lin (2021).
+
+    Parameters
+    ----------
+    decode : callable
+        ``decode(z) -> x``, pixel probabilities in ``[0, 1]``, shape ``(n, x_dim)``.
+    z : array_like, shape (n, z_dim)
+    step : float
+        Length of the step in latent units, ``> 0``.
+    directions : array_like, shape (k, z_dim), optional
+        The directions ``u`` (normalised here); default ``n_directions`` random ones from ``rng``,
+        the same for every ``z``.
+    n_directions : int
+    rng : numpy.random.Generator, optional
+        Needed when ``directions`` is not given.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        Nats.
+    """
+    z = _matrix("z", z)
+    step = float(step)
+    if not np.isfinite(step) or step <= 0:
+        raise ValueError(f"argument 'step' must be positive, got {step!r}")
+    u = _unit_directions(directions, n_directions, z.shape[1], rng)
+    p0 = _decode_probs(decode, z)
+    best = np.zeros(z.shape[0])
+    for direction in u:
+        best = np.maximum(best, bernoulli_js(p0, _decode_probs(decode, z + step * direction)))
+    return best
+
+
+@dataclass(frozen=True)
+class DecoderHoleReport:
+    """Decoder-side hole flags for latent samples (see :func:`decoder_holes`).
+
+    Attributes
+    ----------
+    jump : ndarray
+        :func:`decoder_jump` at each sample, nats, shape ``(n,)``.
+    code_jump : ndarray
+        The same at the training codes, shape ``(m,)``.
+    fence : float
+        Tukey's upper fence of ``code_jump``: a sample whose jump exceeds it is in a hole.
+    step : float
+        The step, latent units.
+    """
+
+    jump: np.ndarray
+    code_jump: np.ndarray
+    fence: float
+    step: float
+
+    @property
+    def flagged(self) -> np.ndarray:
+        """Boolean, shape ``(n,)``: the decoder jumps more here than at almost any code."""
+        return self.jump > self.fence
+
+    @property
+    def hole_fraction(self) -> float:
+        """Fraction of samples flagged."""
+        return float(np.mean(self.flagged))
+
+
+def decoder_holes(z, decode, codes, *, step: float, k: float = 1.5, n_directions: int = 8,
+                  directions=None, rng: np.random.Generator | None = None) -> DecoderHoleReport:
+    """Flag latent samples where the decoder is discontinuous, judged against the training codes.
+
+    The decoder-centric test of Li, Peng and Lin (2021) in a small version: the jump of the decoded
+    distribution over one ``step`` (:func:`decoder_jump`, the same directions for samples and
+    codes) is computed at the training codes, whose Tukey upper fence ``Q3 + k IQR``
+    (:func:`tukey_upper_fence`) is what counts as normal; samples whose jump exceeds it are flagged.
+    Unlike :func:`measure_holes`, nothing here looks at where the codes are, only at what the
+    decoder does.
+
+    Parameters
+    ----------
+    z : array_like, shape (n, z_dim)
+    decode : callable
+    codes : array_like, shape (m, z_dim)
+    step : float
+        Latent units; lesson 03 uses half the :func:`code_spacing`.
+    k : float
+        Tukey's multiplier (1.5: "outlier").
+    n_directions, directions, rng
+        As in :func:`decoder_jump`.
+
+    Returns
+    -------
+    DecoderHoleReport
+    """
+    z = _matrix("z", z)
+    codes = _matrix("codes", codes)
+    if z.shape[1] != codes.shape[1]:
+        raise ValueError(
+            f"arguments 'z' and 'codes' must have the same z_dim, got {z.shape} and {codes.shape}"
+        )
+    u = _unit_directions(directions, n_directions, z.shape[1], rng)
+    jump = decoder_jump(decode, z, step, directions=u)
+    code_jump = decoder_jump(decode, codes, step, directions=u)
+    return DecoderHoleReport(jump=jump, code_jump=code_jump,
+                             fence=tukey_upper_fence(code_jump, k), step=float(step))
+
+
+@dataclass(frozen=True)
+class HoleTree:
+    """The tree grown by :func:`hole_tree_search`.
+
+    Node ``i`` sits at ``z[i]``; ``parent[i]`` is its parent's index (``-1`` for a root),
+    ``depth[i]`` its number of steps from the root, ``jump[i]`` the Jensen-Shannon divergence (nats)
+    between its decoded distribution and its parent's (0 for a root), and ``hole[i]`` whether that
+    jump exceeds ``fence``. Hole nodes are leaves: the search does not expand them.
+    """
+
+    z: np.ndarray
+    parent: np.ndarray
+    depth: np.ndarray
+    jump: np.ndarray
+    hole: np.ndarray
+    fence: float
+
+    @property
+    def n_edges(self) -> int:
+        """Number of steps taken (nodes that are not roots)."""
+        return int(np.sum(self.parent >= 0))
+
+    @property
+    def hole_fraction(self) -> float:
+        """Fraction of steps that jumped: holes found per step explored."""
+        return float(np.sum(self.hole) / max(self.n_edges, 1))
+
+
+def hole_tree_search(decode, roots, *, step: float, fence: float, depth: int,
+                     branching: int, rng: np.random.Generator,
+                     max_nodes: int = 20_000) -> HoleTree:
+    """Grow a breadth-first tree of latent steps from ``roots``, stopping where the decoder jumps.
+
+    Each unexpanded node spawns ``branching`` children at ``node + step * u`` (``u`` random unit
+    vectors). Space is cut into square cells of side ``step / 2``; a child that lands in a cell
+    already holding a node, or in the same cell as an earlier child, is dropped (that region is
+    explored), so the tree spreads outward. A child whose decoded distribution differs
+    from its parent's by more than ``fence`` nats (:func:`bernoulli_js`) is a *hole* and is not
+    expanded: the search maps the region it can reach from the roots without crossing a
+    discontinuity, and marks the border where it meets one. This is the tree-based,
+    decoder-centric idea of Li, Peng and Lin (2021) at the scale of lesson 03, not their exact
+    algorithm.
+
+    Parameters
+    ----------
+    decode : callable
+        ``decode(z) -> x``, pixel probabilities.
+    roots : array_like, shape (r, z_dim)
+        Where the search starts (training codes).
+    step : float
+        Latent units, ``> 0``.
+    fence : float
+        Jump threshold in nats, ``>= 0`` (e.g. :attr:`DecoderHoleReport.fence`).
+    depth : int
+        Levels to grow, ``>= 1``.
+    branching : int
+        Children per expanded node, ``>= 1``.
+    rng : numpy.random.Generator
+    max_nodes : int
+        The search stops growing once the tree holds this many nodes.
+
+    Returns
+    -------
+    HoleTree
+    """
+    roots = _matrix("roots", roots)
+    step = float(step)
+    fence = float(fence)
+    if not np.isfinite(step) or step <= 0:
+        raise ValueError(f"argument 'step' must be positive, got {step!r}")
+    if not np.isfinite(fence) or fence < 0:
+        raise ValueError(f"argument 'fence' must be non-negative, got {fence!r}")
+    for name, v in (("depth", depth), ("branching", branching), ("max_nodes", max_nodes)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"argument {name!r} must be a positive integer, got {v!r}")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError("argument 'rng' must be a numpy.random.Generator")
+    z_dim = roots.shape[1]
+    zs, parents, depths, jumps, holes_ = [roots], [np.full(len(roots), -1)], \
+        [np.zeros(len(roots), dtype=np.int64)], [np.zeros(len(roots))], \
+        [np.zeros(len(roots), dtype=bool)]
+    frontier = np.arange(len(roots))
+    frontier_probs = _decode_probs(decode, roots)
+    n_nodes = len(roots)
+    for level in range(1, int(depth) + 1):
+        if frontier.size == 0 or n_nodes >= max_nodes:
+            break
+        all_z = np.concatenate(zs)
+        u = rng.standard_normal((frontier.size * int(branching), z_dim))
+        u /= np.linalg.norm(u, axis=1, keepdims=True)
+        par = np.repeat(frontier, int(branching))
+        par_rows = np.repeat(np.arange(frontier.size), int(branching))
+        child = all_z[par] + step * u
+        # drop children in explored regions: one node per grid cell of side step / 2
+        cell = np.floor(np.concatenate([all_z, child]) / (step / 2)).astype(np.int64)
+        _, first = np.unique(cell, axis=0, return_index=True)
+        keep = np.zeros(len(cell), dtype=bool)
+        keep[first] = True
+        keep = keep[len(all_z):]  # a cell's first entry is an old node if it holds one
+        keep &= np.cumsum(keep) <= max_nodes - n_nodes
+        child, par, par_rows = child[keep], par[keep], par_rows[keep]
+        if child.shape[0] == 0:
+            break
+        probs = _decode_probs(decode, child)
+        jump = bernoulli_js(frontier_probs[par_rows], probs)
+        hole = jump > fence
+        zs.append(child)
+        parents.append(par)
+        depths.append(np.full(child.shape[0], level))
+        jumps.append(jump)
+        holes_.append(hole)
+        frontier = n_nodes + np.flatnonzero(~hole)
+        frontier_probs = probs[~hole]
+        n_nodes += child.shape[0]
+    return HoleTree(z=np.concatenate(zs), parent=np.concatenate(parents),
+                    depth=np.concatenate(depths), jump=np.concatenate(jumps),
+                    hole=np.concatenate(holes_), fence=fence)

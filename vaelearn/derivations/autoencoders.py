@@ -11,6 +11,9 @@
   the same reconstructions.
 * :func:`linear_denoiser_scale`: for ``x ~ N(0, s^2)`` seen as ``x + n``, ``n ~ N(0, sigma_n^2)``,
   the best scale is ``s^2 / (s^2 + sigma_n^2)`` (Vincent et al. 2010 for denoising autoencoders).
+* :func:`noising_twice_is_noising_once`: two noising steps of a diffusion model,
+  ``x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps_t``, are one step with signal fraction
+  ``(1 - beta_1)(1 - beta_2)`` (Sohl-Dickstein et al. 2015; Ho et al. 2020).
 
 Each function returns an unverified :class:`vaelearn.derive.Derivation`; call ``verify()``.
 """
@@ -27,6 +30,7 @@ __all__ = [
     "best_line_is_an_eigenvector",
     "codes_are_not_identified",
     "linear_denoiser_scale",
+    "noising_twice_is_noising_once",
 ]
 
 
@@ -184,4 +188,40 @@ def linear_denoiser_scale() -> Derivation:
     d.step("The only stationary point, a = s^2 / (s^2 + sigma_n^2), is the minimum; the risk "
            "there is", sp.Eq(sp.Function("R")(a_star), s**2 * sigma_n**2 / (s**2 + sigma_n**2)),
            rule="minimum", wrt=a, at=a_star, ref=2)
+    return d
+
+
+def noising_twice_is_noising_once() -> Derivation:
+    """Two noising steps are one: signal ``sqrt((1 - b_1)(1 - b_2)) x_0``, noise variance
+    ``1 - (1 - b_1)(1 - b_2)``. Lesson 02.
+
+    The forward process of a diffusion model takes ``x_t = sqrt(1 - b_t) x_{t-1} + sqrt(b_t) e_t``
+    with independent ``e_t ~ N(0, 1)``. Substituting the first step into the second, the noise
+    part is a sum of two independent centred Gaussians, so it is Gaussian with the sum of their
+    variances (the mean square is computed by ``sympy.stats`` when the step is checked). By
+    induction ``x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) e`` with
+    ``alpha_bar_t = prod_s (1 - b_s)`` (:func:`vaelearn.autoencoders.cumulative_signal_fraction`).
+    """
+    b1, b2 = sp.symbols("beta_1 beta_2", positive=True)
+    x0, x1, x2, v = sp.symbols("x_0 x_1 x_2 V", real=True)
+    e1 = Normal("epsilon_1", 0, 1)
+    e2 = Normal("epsilon_2", 0, 1)
+    first = sp.sqrt(1 - b1) * x0 + sp.sqrt(b1) * e1
+    noise = sp.sqrt(1 - b2) * sp.sqrt(b1) * e1 + sp.sqrt(b2) * e2
+    d = Derivation(
+        "Two noising steps are one",
+        assumptions=["0 < beta_1, beta_2 < 1",
+                     "epsilon_1, epsilon_2 ~ N(0, 1) independent, and independent of x_0"],
+    )
+    d.step("The first step.", sp.Eq(x1, first), rule="definition")
+    d.step("The second step, applied to x_1.",
+           sp.Eq(x2, sp.sqrt(1 - b2) * x1 + sp.sqrt(b2) * e2), rule="given")
+    d.step("Substitute the first step: the signal is scaled by both factors, and two noise terms "
+           "add up.", sp.Eq(x2, sp.sqrt(1 - b1) * sp.sqrt(1 - b2) * x0 + noise), rule="substitute",
+           subs={x1: first})
+    d.step("The noise part, a sum of independent centred Gaussians, is a centred Gaussian; its "
+           "variance is its mean square.", sp.Eq(v, Expectation(noise**2)), rule="definition")
+    d.step("Variances of independent terms add.", sp.Eq(v, (1 - b2) * b1 + b2))
+    d.step("Which is one minus the signal fraction (1 - beta_1)(1 - beta_2).",
+           sp.Eq(v, 1 - (1 - b1) * (1 - b2)))
     return d

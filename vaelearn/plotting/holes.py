@@ -13,7 +13,7 @@ import numpy as np
 
 from ._style import figure
 
-__all__ = ["latent_panels", "hole_maps", "distance_histograms"]
+__all__ = ["latent_panels", "hole_maps", "distance_histograms", "decoder_jump_maps"]
 
 
 def _figure(nrows: int = 1, ncols: int = 1, width: float = 4.0, height: float = 3.0, **kw):
@@ -104,4 +104,48 @@ def distance_histograms(reports: Mapping[str, object], *, far_threshold: float =
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def decoder_jump_maps(panels: Sequence[tuple], *, far_threshold: float = 2.0,
+                      width: float = 8.0):
+    """Where the decoder jumps, beside where the codes are: one panel per model.
+
+    The background is the decoder's jump over one step, :func:`vaelearn.holes.decoder_jump`,
+    divided by the codes' Tukey fence and shown on a log scale (bright: the decoder changes
+    abruptly); the red contour is the fence (jump = fence: inside it a sample is flagged by
+    :func:`vaelearn.holes.decoder_holes`); the white contour is ``far_threshold`` code spacings
+    from the nearest code, the boundary of the distance measure's holes.
+
+    Parameters
+    ----------
+    panels : sequence of (title, HoleMap, jump, fence, codes, labels)
+        ``HoleMap`` from :func:`vaelearn.holes.hole_map` gives the grid and the distances;
+        ``jump`` has the map's shape ``(n, n)``; ``fence`` in nats, ``> 0``.
+    """
+    fig, axes = _figure(1, len(panels), width=width)
+    im = None
+    for ax, (title, hm, jump, fence, codes, labels) in zip(axes[0], panels, strict=True):
+        jump = np.asarray(jump, dtype=np.float64)
+        if jump.shape != hm.distance.shape:
+            raise ValueError(
+                f"jump must have the map's shape {hm.distance.shape}, got {jump.shape}"
+            )
+        if not fence > 0:
+            raise ValueError(f"fence must be positive, got {fence!r}")
+        ratio = np.log10(np.clip(jump / fence, 1e-3, 1e2))
+        im = ax.imshow(ratio, origin="lower", extent=hm.extent, aspect="auto", cmap="magma",
+                       vmin=-3, vmax=2)
+        ax.contour(hm.z1, hm.z2, ratio, levels=[0.0], colors="r", linewidths=0.8)
+        ax.contour(hm.z1, hm.z2, hm.distance, levels=[far_threshold], colors="w",
+                   linewidths=0.8)
+        ax.scatter(np.asarray(codes)[:, 0], np.asarray(codes)[:, 1], c=np.asarray(labels),
+                   cmap="tab10", vmin=-0.5, vmax=9.5, s=1, linewidths=0, alpha=0.5)
+        ax.set_xlim(hm.z1[0], hm.z1[-1])
+        ax.set_ylim(hm.z2[0], hm.z2[-1])
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("$z_1$")
+        ax.set_ylabel("$z_2$")
+    cb = fig.colorbar(im, ax=list(axes[0]), fraction=0.03)
+    cb.set_label("log$_{10}$(jump / fence)", fontsize=8)
     return fig
