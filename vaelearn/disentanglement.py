@@ -132,12 +132,15 @@ def mutual_info_matrix(z, factors, n_bins: int = 20) -> np.ndarray:
             f"arguments 'z' and 'factors' must have the same number of rows, got "
             f"{z_bins.shape[0]} and {factors.shape[0]}"
         )
-    # class labels 0, 1, ... of every factor (sklearn expects discrete labels, not floats)
+    # class labels 0, 1, ... of every factor, and one contingency table (counts of each pair of
+    # values) per latent and factor, which sklearn turns into the mutual information
     labels = [np.unique(factors[:, k], return_inverse=True)[1] for k in range(factors.shape[1])]
     mi = np.empty((z_bins.shape[1], factors.shape[1]))
     for j in range(z_bins.shape[1]):
         for k in range(factors.shape[1]):
-            mi[j, k] = mutual_info_score(labels[k], z_bins[:, j])
+            table = np.zeros((labels[k].max() + 1, z_bins[:, j].max() + 1), dtype=np.int64)
+            np.add.at(table, (labels[k], z_bins[:, j]), 1)
+            mi[j, k] = mutual_info_score(None, None, contingency=table)
     return np.maximum(mi, 0.0)  # sklearn clips tiny negative round-off the same way
 
 

@@ -23,7 +23,7 @@ def mixed_code_information() -> Derivation:
     a normalised gap of ``1/2``; for ``v2`` the best is ``z_1`` (``ln(2)/2``) and ``z_2`` knows
     nothing: again ``1/2``. So that code's MIG is exactly ``1/2``. Lesson 08.
     """
-    info = sp.Symbol("I(s; v_1)")
+    info = sp.Symbol("I(s; v1)")  # no underscore: sympy would read it as a subscript
     gap = sp.Symbol("g_1")
     ln2 = sp.log(2)
     q, h = sp.Rational(1, 4), sp.Rational(1, 2)
@@ -37,7 +37,7 @@ def mixed_code_information() -> Derivation:
     d.step(
         "Mutual information is what s tells about v1: its entropy minus what remains once v1 is "
         "known.",
-        sp.Eq(info, sp.Symbol("H(s)") - sp.Symbol("H(s | v_1)")),
+        sp.Eq(info, sp.Symbol("H(s)") - sp.Symbol("H(s | v1)")),
         rule="given",
     )
     d.step(
@@ -47,7 +47,7 @@ def mixed_code_information() -> Derivation:
         rule="substitute",
         subs={
             sp.Symbol("H(s)"): -(q * sp.log(q) + h * sp.log(h) + q * sp.log(q)),
-            sp.Symbol("H(s | v_1)"): ln2,
+            sp.Symbol("H(s | v1)"): ln2,
         },
     )
     d.step("Collect the logarithms: H(s) = (3/2) ln 2.", sp.Eq(info, ln2 / 2))
@@ -57,8 +57,11 @@ def mixed_code_information() -> Derivation:
         sp.Eq(gap, (ln2 - info) / ln2),
         rule="definition",
     )
-    d.step("Substitute I(s; v1) = ln(2) / 2.", sp.Eq(gap, (ln2 - ln2 / 2) / ln2),
-           rule="substitute", subs={info: ln2 / 2})
-    d.step("So half of v1's entropy separates the best latent from the next.",
-           sp.Eq(gap, sp.Rational(1, 2)))
+    d.step(
+        "Substitute I(s; v1) = ln(2) / 2: half of v1's entropy separates the best latent from "
+        "the next.",
+        sp.Eq(gap, sp.Rational(1, 2)),
+        rule="substitute",
+        subs={info: ln2 / 2},
+    )
     return d
