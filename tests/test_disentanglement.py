@@ -345,8 +345,10 @@ def test_traversal_grid_tiles_the_rows_in_order():
     assert w <= 8 and h <= 3 and fig.dpi == 150
     assert len(fig.axes) == 2 and [ax.get_title() for ax in fig.axes] == ["one", "two"]
     shown = fig.axes[0].images[0].get_array()
-    # the image in row 1, column 2 sits at rows 9..16, columns 18..25 (one-pixel gaps)
-    assert np.allclose(shown[9:17, 18:26], a[1, 2].reshape(8, 8))
+    # the image in row r, column c sits at rows 9r..9r+7, columns 9c..9c+7 (one-pixel gaps)
+    for r in range(3):
+        for c in range(5):
+            assert np.allclose(shown[9 * r : 9 * r + 8, 9 * c : 9 * c + 8], a[r, c].reshape(8, 8))
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["z1", "z2", "z3"]
     with pytest.raises(ValueError, match="panels"):
         plotting.traversal_grid({"one": a, "two": a[:2]})
@@ -373,3 +375,21 @@ def test_mig_vs_beta_draws_one_line_per_seed():
     with pytest.raises(ValueError, match="betas"):
         plotting.mig_vs_beta([0.0, 1.0, 2.0], [0.1, 0.2, 0.3])
     assert "traversal_grid" in plotting.__all__ and "mig_vs_beta" in plotting.__all__
+
+
+def test_corrupting_any_checked_step_of_the_derivation_is_rejected():
+    """The mixed-code derivation is the oracle above: a wrong step in it must not verify."""
+    import sympy as sp
+
+    from vaelearn.derive import Derivation, DerivationError
+
+    good = derivations.disentanglement.mixed_code_information()
+    checked = [k for k, s in enumerate(good.steps) if k and s.rule not in ("given", "definition")]
+    assert len(checked) >= 3
+    for k in checked:
+        bad = Derivation(good.title)
+        for j, s in enumerate(good.steps):
+            expr = s.expr if j != k else sp.Eq(s.expr.lhs, s.expr.rhs + sp.Rational(1, 7))
+            bad.step(s.text, expr, rule=s.rule, **s.options)
+        with pytest.raises(DerivationError, match=f"step {k + 1} "):
+            bad.verify()
