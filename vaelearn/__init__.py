@@ -76,6 +76,7 @@ def get_backend(name: str | None = None) -> ModuleType:
 _SUBMODULES = {
     # one module per lesson family, named as in vaelearn.derivations and vaelearn.plotting
     "info", "autoencoders", "holes", "elbo", "likelihoods", "collapse",
+    "disentanglement",
     # shared by several lessons
     "data", "derive", "derivations", "latent", "plotting", "notebooks", "threads", "classroom",
 }

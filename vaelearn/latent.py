@@ -1,5 +1,5 @@
 """Latent-space tools that work with either backend: encode a data set, decode a grid, interpolate,
-sample from the prior. Lessons 05-08.
+sample from the prior, traverse one coordinate at a time. Lessons 05-08.
 
 Each function takes any model with ``encode(x)`` and ``decode(z)`` (a VAE, whose ``encode``
 returns ``(z_mean, z_logvar)``, or an Autoencoder, whose ``encode`` returns ``z``), takes and
@@ -16,6 +16,7 @@ __all__ = [
     "decode_grid",
     "interpolate",
     "sample_prior",
+    "traverse",
 ]
 
 
@@ -248,3 +249,49 @@ def sample_prior(model, n: int, rng: np.random.Generator) -> np.ndarray:
         raise ValueError(f"argument 'rng' must be a numpy.random.Generator, got {type(rng)}")
     z = rng.standard_normal((n, _z_dim(model)))
     return _numpy(model.decode(z))
+
+
+def traverse(model, z_base, values, *, dims=None) -> np.ndarray:
+    """Latent traversals: decode ``z_base`` with one coordinate at a time swept over ``values``.
+
+    ``x[r, c] = decode(z)`` with ``z = z_base`` except ``z[dims[r]] = values[c]``: row ``r`` shows
+    what latent ``dims[r]`` alone changes in the picture (Higgins et al. 2017). In a disentangled
+    code each row moves one generative factor (lesson 08).
+
+    Parameters
+    ----------
+    model : VAE or Autoencoder (either backend), or any object with ``z_dim`` and ``decode``
+    z_base : ndarray, shape (z_dim,)
+        The code the sweep starts from (e.g. ``zeros``, the prior mean, or an image's ``mu(x)``).
+    values : ndarray, shape (n_values,)
+        The values each swept coordinate takes, finite.
+    dims : sequence of int, optional
+        The coordinates swept, one row each (default: all ``z_dim``).
+
+    Returns
+    -------
+    ndarray, shape (len(dims), n_values, x_dim)
+        Decoded means (Bernoulli: probabilities).
+
+    Raises
+    ------
+    ValueError
+        If ``z_base`` is not a finite array of shape ``(z_dim,)``, ``values`` is empty or not
+        finite, or a dim is out of range.
+    """
+    _check_model(model, ("decode",))
+    z_dim = _z_dim(model)
+    base = np.asarray(z_base, dtype=np.float64)
+    if base.shape != (z_dim,) or not np.all(np.isfinite(base)):
+        raise ValueError(f"argument 'z_base' must be a finite array of shape ({z_dim},)")
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
+        raise ValueError("argument 'values' must be a non-empty finite 1-D array")
+    dims = list(range(z_dim)) if dims is None else [int(d) for d in dims]
+    if not dims or any(not 0 <= d < z_dim for d in dims):
+        raise ValueError(f"argument 'dims' must be indices below {z_dim}, got {dims}")
+    z = np.tile(base, (len(dims), values.size, 1))
+    for r, d in enumerate(dims):
+        z[r, :, d] = values
+    x = _numpy(model.decode(z.reshape(-1, z_dim)))
+    return x.reshape(len(dims), values.size, -1)

@@ -8,7 +8,9 @@ Each function returns a :class:`vaelearn.derive.Derivation` whose steps ``verify
 import importlib
 from types import ModuleType
 
-LESSON_MODULES = ("info", "autoencoders", "elbo", "likelihoods", "reparam", "collapse")
+LESSON_MODULES = (
+    "info", "autoencoders", "elbo", "likelihoods", "reparam", "collapse", "disentanglement",
+)
 """The derivation modules, named as the lesson families in :mod:`vaelearn` and
 :mod:`vaelearn.plotting`."""
 

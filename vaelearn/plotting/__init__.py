@@ -4,9 +4,20 @@ One module per lesson topic; this package re-exports every public name, so lesso
 ``from vaelearn import plotting`` and call ``plotting.latent_scatter(...)``.
 """
 
-from . import autoencoders, collapse, elbo, holes, info, likelihoods, models, reparam
+from . import (
+    autoencoders,
+    collapse,
+    disentanglement,
+    elbo,
+    holes,
+    info,
+    likelihoods,
+    models,
+    reparam,
+)
 from .autoencoders import *  # noqa: F401,F403
 from .collapse import *  # noqa: F401,F403
+from .disentanglement import *  # noqa: F401,F403
 from .elbo import *  # noqa: F401,F403
 from .holes import *  # noqa: F401,F403
 from .info import *  # noqa: F401,F403
@@ -23,4 +34,5 @@ __all__ = [
     *likelihoods.__all__,
     *reparam.__all__,
     *collapse.__all__,
+    *disentanglement.__all__,
 ]
