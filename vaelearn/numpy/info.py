@@ -75,24 +75,30 @@ def _check_rate_inputs(z_mean, z_logvar, eps, chunk_size):
 
 def _log_aggregate(z, z_mean, z_logvar, chunk_size):
     r""":math:`\log q(z) = \log \frac1N \sum_m \mathcal N(z; \mu_m, \sigma_m^2)` for each row of
-    ``z`` (shape ``(n_points, D)``), ``chunk_size`` rows at a time (memory: ``chunk_size * N * D``
+    ``z`` (shape ``(n_points, D)``), ``chunk_size`` rows at a time (memory: ``chunk_size * N``
     floats)."""
     n, d = z_mean.shape
-    inv_var = np.exp(-z_logvar)                                 # (N, D)
+    mean_t = z_mean.T.copy()                                    # (D, N)
+    inv_var_t = np.exp(-z_logvar).T.copy()                      # (D, N)
     log_norm = -0.5 * (d * LOG_2PI + z_logvar.sum(axis=1))     # (N,)
     out = np.empty(z.shape[0])
     for start in range(0, z.shape[0], chunk_size):
         zc = z[start:start + chunk_size]
-        diff = zc[:, None, :] - z_mean[None, :, :]              # (c, N, D)
-        log_q = log_norm - 0.5 * np.sum(diff * diff * inv_var, axis=-1)   # (c, N)
+        sq = np.zeros((zc.shape[0], n))                         # sum_j (z_j - mu_mj)^2 / var_mj
+        for j in range(d):  # one latent dimension at a time: no (c, N, D) temporaries
+            t = zc[:, j, None] - mean_t[j]
+            t *= t
+            t *= inv_var_t[j]
+            sq += t
+        log_q = log_norm - 0.5 * sq                             # (c, N)
         top = log_q.max(axis=1, keepdims=True)                  # logsumexp: no overflow
-        out[start:start + chunk_size] = (
-            np.log(np.exp(log_q - top).sum(axis=1)) + top[:, 0] - math.log(n)
-        )
+        log_q -= top
+        np.exp(log_q, out=log_q)
+        out[start:start + chunk_size] = np.log(log_q.sum(axis=1)) + top[:, 0] - math.log(n)
     return out
 
 
-def rate_decomposition(z_mean, z_logvar, eps, per_example=False, chunk_size=256):
+def rate_decomposition(z_mean, z_logvar, eps, per_example=False, chunk_size=64):
     r"""Split the rate into mutual information and marginal KL ("ELBO surgery").
 
     For an encoder :math:`q(z\mid x_n) = \mathcal N(\mu_n, \operatorname{diag}\sigma_n^2)` on a
@@ -131,9 +137,10 @@ def rate_decomposition(z_mean, z_logvar, eps, per_example=False, chunk_size=256)
     per_example : bool, default False
         Return the per-example terms, each of shape ``(n_examples,)``, instead of their means
         (their spread gives a standard error).
-    chunk_size : int, default 256
+    chunk_size : int, default 64
         How many draws of z are compared with all ``N`` densities at once; memory is about
-        ``chunk_size * n_examples * z_dim`` floats. The result does not depend on it.
+        ``chunk_size * n_examples`` floats (the torch backend: times ``z_dim``). The result does
+        not depend on it.
 
     Returns
     -------

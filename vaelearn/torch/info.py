@@ -272,7 +272,7 @@ def _log_aggregate_t(z, z_mean, z_logvar, chunk_size):
     return torch.cat(parts)
 
 
-def rate_decomposition(z_mean, z_logvar, eps, per_example=False, chunk_size=256):
+def rate_decomposition(z_mean, z_logvar, eps, per_example=False, chunk_size=64):
     r"""Split the rate into mutual information and marginal KL ("ELBO surgery"). Lesson 05.
 
     .. math::
