@@ -200,3 +200,33 @@ def test_bad_input_names_the_argument(B):
     for args, kwargs, match in cases:
         with pytest.raises(ValueError, match=match):
             B.rate_decomposition(*args, **kwargs)
+
+
+def test_rate_parts_bars_stack_the_two_parts():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vaelearn import plotting
+
+    mi, marginal = np.array([5.2, 3.9, 2.2, 0.2]), np.array([1.6, 0.6, 0.3, -0.01])
+    fig = plotting.rate_parts_bars(["a", "b", "c", "d"], mi, marginal, log_n=math.log(1437))
+    ax = fig.axes[0]
+    lower, upper = ax.containers[0], ax.containers[1]
+    # lower bars: I_q from 0; upper bars start at I_q and end at the rate I_q + marginal KL
+    assert np.allclose([r.get_height() for r in lower], mi, atol=1e-12)
+    assert np.allclose([r.get_y() for r in lower], 0.0)
+    assert np.allclose([r.get_y() for r in upper], mi, atol=1e-12)
+    assert np.allclose([r.get_y() + r.get_height() for r in upper], mi + marginal, atol=1e-12)
+    assert np.allclose(ax.lines[0].get_ydata(), math.log(1437))
+    w, h = fig.get_size_inches()
+    assert w <= 8 and h <= 3
+    plt.close(fig)
+    with pytest.raises(ValueError, match="argument 'marginal_kl'"):
+        plotting.rate_parts_bars(["a", "b"], [1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="argument 'mutual_information'"):
+        plotting.rate_parts_bars(["a"], [np.nan], [1.0])
+    with pytest.raises(ValueError, match="argument 'log_n'"):
+        plotting.rate_parts_bars(["a"], [1.0], [1.0], log_n=-1.0)
+    plt.close("all")
