@@ -42,6 +42,8 @@ __all__ = [
     "mixture_pdf",
     "normal_pdf",
     "sample_message",
+    "conditional_entropy",
+    "mutual_information",
 ]
 
 SUM_TOL = 1e-9
@@ -250,6 +252,96 @@ def kl_divergence(p, q, base=None):
     q = _as_distribution(q, "q")
     _check_pair(p, q)
     return np.asarray(np.sum(_kl_terms(p, q), axis=-1) / lb)
+
+
+# -- mutual information ------------------------------------------------------------------------
+def _as_joint(joint) -> np.ndarray:
+    """Check that ``joint`` is a 2-D table of probabilities summing to 1; return it as float64.
+
+    The sum-to-one tolerance is :func:`sum_tol` of ``joint``'s own dtype, as for a distribution."""
+    arr = _as_array(joint, "joint")
+    if arr.ndim != 2 or 0 in arr.shape:
+        raise ValueError(
+            "argument 'joint' must be a 2-D table p(x, y), rows x and columns y; "
+            f"got shape {arr.shape}"
+        )
+    raw = joint if isinstance(joint, np.ndarray) else arr
+    _as_distribution(raw.reshape(-1), "joint")  # NaN, inf, negative entries, sum to 1
+    return arr
+
+
+def conditional_entropy(joint, base=None):
+    r"""Conditional entropy :math:`H(X \mid Y) = -\sum_{x,y} p(x, y) \log p(x \mid y)`.
+
+    The average number of nats (bits for ``base=2``) still needed to code ``x`` once ``y`` is
+    known: :math:`H(X \mid Y) = H(X, Y) - H(Y) \le H(X)`. Computed term by term as
+    :math:`-p(x,y)\,[\log p(x,y) - \log p(y)]`, each term :math:`\ge 0` (no difference of two
+    entropies, which could cancel). For :math:`H(Y \mid X)` pass ``joint.T``. Lesson 01.
+
+    Parameters
+    ----------
+    joint : array_like, shape (n_x, n_y)
+        The joint distribution :math:`p(x, y)`: rows are the values of ``x``, columns those of
+        ``y``; all entries sum to 1.
+    base : float, optional
+        ``None`` (default) gives nats, ``2`` gives bits.
+
+    Returns
+    -------
+    ndarray, shape ()
+        float64, >= 0.
+
+    Raises
+    ------
+    ValueError
+        If ``joint`` is not a 2-D table of probabilities summing to 1, or ``base`` is invalid.
+    """
+    lb = _log_base(base)
+    p = _as_joint(joint)
+    p_y = p.sum(axis=0, keepdims=True)
+    # p(x, y) <= p(y), so each term -p log(p / p_y) is >= 0; p = 0 terms are 0
+    terms = -p * (_log_or_zero(p) - _log_or_zero(np.broadcast_to(p_y, p.shape)))
+    return np.asarray(np.maximum(terms, 0.0).sum() / lb)
+
+
+def mutual_information(joint, base=None):
+    r"""Mutual information :math:`I(X; Y) = \mathrm{KL}\big(p(x, y) \,\|\, p(x)\,p(y)\big)`.
+
+    .. math::
+        I(X; Y) = \sum_{x,y} p(x, y) \log \frac{p(x, y)}{p(x)\,p(y)}
+        = H(X) - H(X \mid Y) = H(X) + H(Y) - H(X, Y)
+
+    How many nats (bits for ``base=2``) knowing ``y`` saves, on average, in coding ``x`` (and
+    vice versa: it is symmetric). It is :math:`\ge 0`, zero exactly when ``x`` and ``y`` are
+    independent, and at most :math:`\min(H(X), H(Y))`; :math:`I(X; X) = H(X)`. Computed as
+    the KL divergence of the joint from the product of its marginals with the non-negative
+    terms of :func:`kl_divergence`, so it never comes out negative by cancellation. Derived in
+    :func:`vaelearn.derivations.info.mutual_information_identities`. Lesson 01; lesson 05 meets
+    it again as the part :math:`I_q(x; z)` of a VAE's rate (Hoffman & Johnson 2016).
+
+    Parameters
+    ----------
+    joint : array_like, shape (n_x, n_y)
+        The joint distribution :math:`p(x, y)`: rows are the values of ``x``, columns those of
+        ``y``; all entries sum to 1 (within :func:`sum_tol` of the dtype).
+    base : float, optional
+        ``None`` (default) gives nats, ``2`` gives bits.
+
+    Returns
+    -------
+    ndarray, shape ()
+        float64, >= 0.
+
+    Raises
+    ------
+    ValueError
+        If ``joint`` has NaN, inf or negative entries, is not 2-D, does not sum to 1, or
+        ``base`` is invalid.
+    """
+    lb = _log_base(base)
+    p = _as_joint(joint)
+    product = p.sum(axis=1, keepdims=True) * p.sum(axis=0, keepdims=True)
+    return np.asarray(np.sum(_kl_terms(p, product)) / lb)
 
 
 # Taylor coefficients (-1)^k / (k (k - 1)) for k = 17..2 of

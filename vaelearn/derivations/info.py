@@ -16,8 +16,10 @@ __all__ = [
     "bernoulli_entropy_maximum",
     "gibbs_inequality",
     "kl_gaussians",
+    "mutual_information_identities",
     "normal_pdf",
     "optimal_code_lengths",
+    "rate_as_mutual_information",
 ]
 
 
@@ -238,5 +240,133 @@ def optimal_code_lengths() -> Derivation:
         rule="substitute",
         subs={lam: 1 / sp.log(2)},
         ref=2,
+    )
+    return d
+
+
+def mutual_information_identities() -> Derivation:
+    """I(X; Y) = KL(p(x, y) || p(x) p(y)) = H(X) + H(Y) - H(X, Y) = H(X) - H(X | Y).
+
+    A joint table ``p_ij`` (``n`` values of X, ``m`` of Y) with marginals ``a_i = sum_j p_ij``
+    and ``b_j = sum_i p_ij``. The log of the ratio splits into three logs (checked); each single
+    log is then summed over the index it does not depend on, which turns the joint into a
+    marginal (stated, step 3: sympy does not pull a factor out of a sum over a bound index);
+    naming the three sums gives the entropies (checked), and the chain rule
+    ``H(X, Y) = H(Y) + H(X | Y)`` (``log p(x, y) = log p(y) + log p(x | y)``) the last form.
+    """
+    i, j = sp.symbols("i j", integer=True, positive=True)
+    n, m = sp.symbols("n m", integer=True, positive=True)
+    p = sp.IndexedBase("p", positive=True)
+    a = sp.IndexedBase("a", positive=True)
+    b = sp.IndexedBase("b", positive=True)
+    mi = sp.Symbol("I(X;Y)")
+    h_x, h_y, h_xy, h_x_given_y = (sp.Symbol(name) for name in ("H(X)", "H(Y)", "H(X,Y)",
+                                                                 "H(X|Y)"))
+
+    def both(f):
+        return sp.Sum(f, (j, 1, m), (i, 1, n))
+
+    d = Derivation(
+        "Mutual information: three ways to write it",
+        assumptions=[
+            "p_ij > 0 is the joint table p(x_i, y_j), summing to 1",
+            "a_i = sum_j p_ij and b_j = sum_i p_ij are the marginals of X and Y",
+        ],
+    )
+    d.step(
+        "Mutual information is the KL divergence of the joint from the product of its "
+        "marginals: how far X and Y are from independent.",
+        sp.Eq(mi, both(p[i, j] * sp.log(p[i, j] / (a[i] * b[j])))),
+        rule="definition",
+    )
+    d.step(
+        "The log of a ratio is a difference of logs.",
+        sp.Eq(mi, both(p[i, j] * sp.log(p[i, j])) - both(p[i, j] * sp.log(a[i]))
+              - both(p[i, j] * sp.log(b[j]))),
+    )
+    d.step(
+        "log a_i does not depend on j and log b_j not on i: sum the joint over the other "
+        "index first.",
+        sp.Eq(mi, both(p[i, j] * sp.log(p[i, j]))
+              - sp.Sum(sp.log(a[i]) * sp.Sum(p[i, j], (j, 1, m)), (i, 1, n))
+              - sp.Sum(sp.log(b[j]) * sp.Sum(p[i, j], (i, 1, n)), (j, 1, m))),
+        rule="given",
+    )
+    d.step(
+        "The inner sums are the marginals a_i and b_j, so the last two sums are -H(X) and "
+        "-H(Y); the first is -H(X, Y).",
+        sp.Eq(mi, h_x + h_y - h_xy),
+        rule="substitute",
+        subs={
+            both(p[i, j] * sp.log(p[i, j])): -h_xy,
+            sp.Sum(sp.log(a[i]) * sp.Sum(p[i, j], (j, 1, m)), (i, 1, n)): -h_x,
+            sp.Sum(sp.log(b[j]) * sp.Sum(p[i, j], (i, 1, n)), (j, 1, m)): -h_y,
+        },
+    )
+    d.step(
+        "The chain rule H(X, Y) = H(Y) + H(X|Y): the information still missing about X once Y "
+        "is known is what the mutual information does not cover.",
+        sp.Eq(mi, h_x - h_x_given_y),
+        rule="substitute",
+        subs={h_xy: h_y + h_x_given_y},
+    )
+    return d
+
+
+def rate_as_mutual_information() -> Derivation:
+    """The rate of a VAE is I_q(x; z) plus the KL of the aggregate posterior from the prior.
+
+    Hoffman & Johnson (2016), "ELBO surgery". Over a data set of ``N`` examples with encoders
+    ``q_nk = q(z_k | x_n)`` on a grid of latent values ``z_k`` (a continuous z replaces the sum
+    over ``k`` by an integral; the algebra is the same), the aggregate posterior is
+    ``r_k = (1/N) sum_n q_nk`` and the prior ``p_k``. The log of the ratio splits through
+    ``r`` (checked); swapping the order of the sums in the second term is stated (step 4).
+    """
+    n, k = sp.symbols("n k", integer=True, positive=True)
+    N, K = sp.symbols("N K", integer=True, positive=True)
+    q = sp.IndexedBase("q", positive=True)
+    r = sp.IndexedBase("r", positive=True)
+    p = sp.IndexedBase("p", positive=True)
+    rate = sp.Symbol("R")
+    mi = sp.Symbol("I_q")
+    kl_marginal = sp.Symbol(r"\mathrm{KL}(r\|p)")
+
+    def avg(f):
+        return sp.Sum(f, (k, 1, K), (n, 1, N)) / N
+
+    second = sp.Sum(sp.log(r[k] / p[k]) * sp.Sum(q[n, k], (n, 1, N)) / N, (k, 1, K))
+    d = Derivation(
+        "The rate is mutual information plus a marginal KL",
+        assumptions=[
+            "q_nk = q(z_k | x_n) > 0, each row summing to 1 over k",
+            "r_k = (1/N) sum_n q_nk is the aggregate posterior, p_k > 0 the prior",
+        ],
+    )
+    d.step(
+        "The rate: the KL of each example's code distribution from the prior, averaged over "
+        "the N examples.",
+        sp.Eq(rate, avg(q[n, k] * sp.log(q[n, k] / p[k]))),
+        rule="definition",
+    )
+    d.step(
+        "Divide and multiply by the aggregate posterior r_k inside the log.",
+        sp.Eq(rate, avg(q[n, k] * (sp.log(q[n, k] / r[k]) + sp.log(r[k] / p[k])))),
+    )
+    d.step(
+        "Split the sum in two.",
+        sp.Eq(rate, avg(q[n, k] * sp.log(q[n, k] / r[k])) + avg(q[n, k] * sp.log(r[k] / p[k]))),
+    )
+    d.step(
+        "In the second sum log(r_k / p_k) does not depend on n: sum over n first.",
+        sp.Eq(rate, avg(q[n, k] * sp.log(q[n, k] / r[k])) + second),
+        rule="given",
+    )
+    d.step(
+        "The first sum is the mutual information between the example's index and its code "
+        "(the joint q_nk / N against the product of its marginals 1/N and r_k); in the second, "
+        "(1/N) sum_n q_nk = r_k, so it is KL(r || p).",
+        sp.Eq(rate, mi + kl_marginal),
+        rule="substitute",
+        subs={avg(q[n, k] * sp.log(q[n, k] / r[k])): mi, second: kl_marginal},
     )
     return d

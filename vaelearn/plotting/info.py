@@ -1,4 +1,5 @@
-"""Pictures for lesson 01: code lengths against information, coding costs, KL's asymmetry.
+"""Pictures for lesson 01: code lengths against information, coding costs, KL's asymmetry;
+and the rate split into mutual information and marginal KL (lessons 05, 08).
 
 Every function takes NumPy arrays (or lists / dicts of them), draws one small figure (at most
 8 x 3 inches, 150 dpi; see :mod:`vaelearn.plotting._style`) and returns it.
@@ -12,7 +13,7 @@ import numpy as np
 
 from ._style import check_series, figure
 
-__all__ = ["code_lengths", "coding_costs", "binary_entropy_curve", "kl_fits"]
+__all__ = ["code_lengths", "coding_costs", "binary_entropy_curve", "kl_fits", "rate_parts_bars"]
 
 
 
@@ -156,3 +157,51 @@ def kl_fits(
     axes[0, 0].legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return fig
+
+
+def rate_parts_bars(labels, mutual_information, marginal_kl, *, log_n=None, width: float = 5.0):
+    r"""The rate as stacked bars: :math:`I_q(x; z)` below, :math:`\mathrm{KL}(q(z)\|p(z))` on top.
+
+    One bar per model; its height is the rate (nats per example), split as in
+    :func:`vaelearn.numpy.info.rate_decomposition` (Hoffman & Johnson 2016). ``log_n`` draws
+    the ceiling :math:`\log N` of the mutual information as a dashed line. Lesson 08.
+
+    Parameters
+    ----------
+    labels : sequence of str, length m
+    mutual_information, marginal_kl : array_like, shape (m,)
+        Nats per example (Monte Carlo estimates; a marginal KL slightly below 0 is drawn as is).
+    log_n : float, optional
+        :math:`\log N` for the data set the parts were measured on.
+    width : float
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If the lengths differ, a value is NaN or inf, or ``log_n`` is not a positive number.
+    """
+    labels = [str(s) for s in labels]
+    mi = check_series("mutual_information", mutual_information, len(labels))
+    marginal = check_series("marginal_kl", marginal_kl, len(labels))
+    if not labels:
+        raise ValueError("argument 'labels' is empty")
+    fig, axes = figure(width=width, height=2.6)
+    ax = axes[0, 0]
+    x = np.arange(len(labels))
+    ax.bar(x, mi, color="C0", label=r"$I_q(x; z)$")
+    ax.bar(x, marginal, bottom=mi, color="C1", label=r"$\mathrm{KL}(q(z)\,\|\,p(z))$")
+    if log_n is not None:
+        if isinstance(log_n, bool) or not (np.isfinite(log_n) and log_n > 0):
+            raise ValueError(f"argument 'log_n' must be a positive number, got {log_n!r}")
+        ax.axhline(log_n, color="k", lw=0.8, ls="--", label=rf"$\log N = {log_n:.2f}$")
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels)
+    ax.set_ylabel("rate (nats / example)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+

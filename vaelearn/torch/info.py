@@ -16,10 +16,18 @@ import numpy as np
 import torch
 
 from ..info import _D_MINUS_LOG1P_COEFS, _H_COEFS, _log_base, sum_tol
+from ..numpy.info import RateDecomposition
 from ._device import get_device
-from .distributions import _out
+from .distributions import LOG_2PI, _kl_t, _out
 
-__all__ = ["entropy", "cross_entropy", "kl_divergence", "gaussian_entropy", "kl_normal"]
+__all__ = [
+    "entropy",
+    "cross_entropy",
+    "kl_divergence",
+    "gaussian_entropy",
+    "kl_normal",
+    "rate_decomposition",
+]
 
 def _to_tensors(args: dict):
     """Convert named inputs to tensors on one device and dtype.
@@ -220,3 +228,71 @@ def _variance_term_t(vq, vp):
     near_value = torch.where(small, ds * ds * poly, d - torch.log1p(torch.where(small, zero, d)))
     far_value = t - 1.0 - (torch.log(vq) - torch.log(vp))
     return torch.where(near, near_value, far_value)
+
+
+def _check_rate_inputs_t(z_mean, z_logvar, eps, chunk_size):
+    """The torch twin of ``vaelearn.numpy.info._check_rate_inputs``: the same errors."""
+    t, tin, _ = _to_tensors({"z_mean": z_mean, "z_logvar": z_logvar, "eps": eps})
+    for name in ("z_mean", "z_logvar", "eps"):
+        if not torch.isfinite(t[name]).all().item():
+            raise ValueError(f"argument '{name}' contains NaN or infinite values")
+    z_mean, z_logvar, eps = t["z_mean"], t["z_logvar"], t["eps"]
+    shape = tuple(z_mean.shape)
+    if z_mean.dim() != 2 or shape[0] < 1 or shape[1] < 1:
+        raise ValueError(f"argument 'z_mean' must have shape (n_examples, z_dim); got {shape}")
+    if tuple(z_logvar.shape) != shape:
+        raise ValueError(
+            f"arguments 'z_mean' and 'z_logvar' must have the same shape; got {shape} "
+            f"and {tuple(z_logvar.shape)}"
+        )
+    eps_shape = tuple(eps.shape)
+    if eps.dim() == 2:
+        eps = eps[None]
+    if eps.dim() != 3 or tuple(eps.shape[1:]) != shape or eps.shape[0] < 1:
+        raise ValueError(
+            f"argument 'eps' must have shape {shape} or (n_samples, {shape[0]}, {shape[1]}); "
+            f"got {eps_shape}"
+        )
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
+            or chunk_size < 1:
+        raise ValueError(f"argument 'chunk_size' must be an int >= 1; got {chunk_size!r}")
+    return z_mean, z_logvar, eps, tin
+
+
+def _log_aggregate_t(z, z_mean, z_logvar, chunk_size):
+    """log q(z) = logsumexp_m log N(z; mu_m, sigma_m^2) - log N, ``chunk_size`` rows at a time."""
+    n, d = z_mean.shape
+    inv_var = torch.exp(-z_logvar)
+    log_norm = -0.5 * (d * LOG_2PI + z_logvar.sum(dim=1))
+    parts = []
+    for start in range(0, z.shape[0], chunk_size):
+        diff = z[start:start + chunk_size, None, :] - z_mean[None, :, :]
+        log_q = log_norm - 0.5 * torch.sum(diff * diff * inv_var, dim=-1)
+        parts.append(torch.logsumexp(log_q, dim=1) - math.log(n))
+    return torch.cat(parts)
+
+
+def rate_decomposition(z_mean, z_logvar, eps, per_example=False, chunk_size=64):
+    r"""Split the rate into mutual information and marginal KL ("ELBO surgery"). Lesson 05.
+
+    .. math::
+        \frac1N \sum_n \mathrm{KL}\big(q(z\mid x_n)\,\|\,p(z)\big)
+        = I_q(x; z) + \mathrm{KL}\big(q(z)\,\|\,p(z)\big)
+
+    See :func:`vaelearn.numpy.info.rate_decomposition` (same arguments, errors and result,
+    Hoffman & Johnson 2016). Tensors in give tensors out, differentiable with respect to
+    ``z_mean`` and ``z_logvar``; NumPy in gives NumPy out.
+    """
+    z_mean, z_logvar, eps, tin = _check_rate_inputs_t(z_mean, z_logvar, eps, chunk_size)
+    n_samples, n, d = eps.shape
+    rate = _kl_t(z_mean, z_logvar)
+    z = z_mean + torch.exp(0.5 * z_logvar) * eps
+    log_q_own = -0.5 * torch.sum(eps * eps + LOG_2PI + z_logvar, dim=-1)
+    log_q_agg = _log_aggregate_t(z.reshape(-1, d), z_mean, z_logvar, int(chunk_size))
+    log_q_agg = log_q_agg.reshape(n_samples, n)
+    log_prior = -0.5 * torch.sum(z * z + LOG_2PI, dim=-1)
+    mi = torch.mean(log_q_own - log_q_agg, dim=0)
+    marginal = torch.mean(log_q_agg - log_prior, dim=0)
+    if not per_example:
+        rate, mi, marginal = rate.mean(), mi.mean(), marginal.mean()
+    return RateDecomposition(_out(rate, tin), _out(mi, tin), _out(marginal, tin))
