@@ -654,7 +654,7 @@ def fit_gaussian_q(
 
 
 def prior_var_mle(x, noise_var: float) -> float:
-    """Maximum-likelihood prior variance ``a`` of pairs ``z_i ~ N(0, a)``, ``x_i | z_i ~ N(z_i, s)``.
+    """Maximum-likelihood prior variance of pairs ``z_i ~ N(0, a)``, ``x_i | z_i ~ N(z_i, s)``.
 
     Marginally ``x_i ~ N(0, a + s)``, so ``log p(x; a) = sum_i log N(x_i; 0, a + s)`` is largest
     at ``a + s = mean(x^2)``: ``a* = mean(x^2) - s``. When ``mean(x^2) <= s`` the maximum is on the

@@ -4,7 +4,8 @@ Each function returns a :class:`vaelearn.derive.Derivation`; ``tests/test_deriva
 verifies every one. Lesson 04 displays :func:`linear_gaussian_posterior`,
 :func:`elbo_decomposition` and :func:`elbo_decomposition_exact`, and for EM and SGLD
 :func:`em_e_step`, :func:`em_m_step`, :func:`em_fixed_point` and
-:func:`sgld_stationary_variance`; lesson 05 displays :func:`elbo_two_terms`, :func:`kl_to_standard_normal`, :func:`gaussian_decoder_nll`,
+:func:`sgld_stationary_variance`; lesson 05 displays :func:`elbo_two_terms`,
+:func:`kl_to_standard_normal`, :func:`gaussian_decoder_nll`,
 :func:`mse_beta_equivalence` and :func:`optimal_shared_sigma2`.
 """
 
