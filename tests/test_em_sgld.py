@@ -304,3 +304,15 @@ def test_new_figures_draw():
         plt.close(f)
     with pytest.raises(ValueError, match="chains"):
         P.sgld_histograms([], [], 0.0, 1.0)
+
+
+def test_sgld_update_is_welling_teh_eq_4():
+    # z_{t+1} = z_t + eps/2 grad + N(0, eps), written out by hand with the same normal draws
+    mu, lam, eps, n = 0.3, 5.0, 0.05, 50
+    got = E.sgld(lambda z: -lam * (z - mu), 1.0, n, eps, np.random.default_rng(9)).samples[:, 0]
+    xi = np.random.default_rng(9).standard_normal((n, 1))[:, 0]
+    z, want = 1.0, []
+    for t in range(n):
+        z = z - 0.5 * eps * lam * (z - mu) + math.sqrt(eps) * xi[t]
+        want.append(z)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
