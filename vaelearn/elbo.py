@@ -13,6 +13,12 @@ cross-checked by numerical quadrature (:mod:`scipy.integrate`). The module also 
 alternatives cost: grid quadrature in ``d`` latent dimensions (``n**d`` evaluations) and a short
 Metropolis sampler with its autocorrelation and effective sample size.
 
+With ``N`` observations the model also shows expectation-maximisation as coordinate ascent on the
+ELBO (:func:`em_prior_var`, learning the prior variance ``a``; Dempster et al. 1977, Neal and
+Hinton 1998) and stochastic gradient Langevin dynamics (:func:`sgld`, Welling and Teh 2011) on
+the posterior of one ``z`` shared by ``N`` observations, with the sampler's exact stationary
+moments (:func:`sgld_stationary`).
+
 The loss-convention helpers of lesson 05 live in :mod:`vaelearn.likelihoods`.
 
 Everything here is NumPy float64; losses are in nats per example, summed over dimensions.
@@ -41,6 +47,11 @@ __all__ = [
     "autocorrelation",
     "effective_sample_size",
     "fit_gaussian_q",
+    "prior_var_mle",
+    "em_prior_var",
+    "SGLDResult",
+    "sgld",
+    "sgld_stationary",
 ]
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -175,6 +186,114 @@ class LinearGaussian:
         a, s = self.prior_var, self.noise_var
         v = np.exp(lv)
         return _result((x - m) / s - m / a), _result(0.5 - v / (2 * s) - v / (2 * a))
+
+    def elbo_grad_mean_estimates(self, x, q_mean, q_var, eps):
+        """Single-draw estimates of ``dELBO/dm`` for ``q = N(m, v)``: score function and pathwise.
+
+        With ``z = m + sqrt(v) eps`` and ``f(z) = log p(x, z) - log q(z)``:
+
+        - score function (REINFORCE, Williams 1992): ``f(z) (z - m) / v``;
+        - pathwise (reparameterisation): ``d/dm f(m + sqrt(v) eps) = (x - z) / s - z / a``
+          (``log q`` at ``z = m + sqrt(v) eps`` does not depend on ``m``).
+
+        Both average to :meth:`elbo_grad`'s ``d_mean``. Lesson 04 compares their variances (the
+        estimator Kingma and Welling 2013, section 2.2, call high-variance is the first one);
+        lesson 06 measures the same pair on a VAE.
+
+        Parameters
+        ----------
+        x, q_mean : float
+        q_var : float
+            Positive.
+        eps : array_like, shape (n_draws,)
+            Standard normal draws.
+
+        Returns
+        -------
+        (score, pathwise) : ndarrays of the shape of ``eps``
+        """
+        x, m = float(_finite("x", x)), float(_finite("q_mean", q_mean))
+        v = float(_positive("q_var", q_var))
+        eps = _finite("eps", eps)
+        z = m + math.sqrt(v) * eps
+        log_q = -0.5 * (LOG_2PI + math.log(v) + eps**2)
+        f = np.asarray(self.log_joint(x, z)) - log_q
+        score = f * (z - m) / v
+        pathwise = (x - z) / self.noise_var - z / self.prior_var
+        return score, pathwise
+
+    # derivatives with respect to the prior variance (EM, Fisher's identity) ---------------------
+    def dlog_prior_dprior_var(self, z):
+        """``d/da log N(z; 0, a) = (z^2 / a - 1) / (2 a)``, elementwise.
+
+        Averaged over the posterior ``p(z | x)`` it is ``d/da log p(x)`` (Fisher's identity):
+        a Monte Carlo gradient of the log-evidence through posterior samples. Lesson 04.
+        """
+        z = _finite("z", z)
+        a = self.prior_var
+        return _result((z**2 / a - 1.0) / (2.0 * a))
+
+    def dlog_evidence_dprior_var(self, x):
+        """``d/da log N(x; 0, a + s) = (x^2 / (a + s) - 1) / (2 (a + s))``, elementwise."""
+        x = _finite("x", x)
+        v = self.prior_var + self.noise_var
+        return _result((x**2 / v - 1.0) / (2.0 * v))
+
+    # one z shared by N observations (the posterior SGLD samples) ------------------------------
+    def posterior_shared(self, x):
+        """Posterior of one ``z`` given ``N`` observations ``x_i | z ~ N(z, s)`` (i.i.d.).
+
+        ``p(z | x_1..N) = N(a sum(x) / (s + N a), a s / (s + N a))``: the precision is
+        ``1/a + N/s``. This is the setting of Welling and Teh (2011): a parameter ``z`` with a
+        prior and ``N`` data points.
+
+        Parameters
+        ----------
+        x : array_like, shape (N,)
+
+        Returns
+        -------
+        (mean, var) : floats
+        """
+        x = _finite("x", x)
+        if x.ndim != 1 or x.size < 1:
+            raise ValueError(f"argument 'x' must have shape (N,) with N >= 1, got {x.shape}")
+        a, s, n = self.prior_var, self.noise_var, x.size
+        return float(a * x.sum() / (s + n * a)), float(a * s / (s + n * a))
+
+    def log_posterior_shared_unnorm(self, z, x) -> float:
+        """``log p(z) + sum_i log p(x_i | z)`` for a scalar ``z``: ``N`` likelihood terms."""
+        x = _finite("x", x)
+        z = float(np.asarray(_finite("z", z)).reshape(-1)[0])
+        return float(self.log_prior(z) + np.sum(np.asarray(self.log_likelihood(x, z))))
+
+    def grad_log_posterior_shared(self, z, x, idx=None):
+        """Gradient in ``z`` of ``log p(z) + sum_i log p(x_i | z)``, or its minibatch estimate.
+
+        Full data: ``-z / a + sum_i (x_i - z) / s``. With ``idx`` (a minibatch of ``n`` indices):
+        ``-z / a + (N / n) sum_{i in idx} (x_i - z) / s``, an unbiased estimate when ``idx`` is a
+        uniformly drawn subset (Welling and Teh 2011, eq. 4).
+
+        Parameters
+        ----------
+        z : array_like, shape (1,) or scalar
+        x : array_like, shape (N,)
+        idx : array_like of int, shape (n,), optional
+
+        Returns
+        -------
+        ndarray, shape of ``z`` (at least 1-d)
+        """
+        x = _finite("x", x)
+        z = np.atleast_1d(_finite("z", z))
+        a, s = self.prior_var, self.noise_var
+        if idx is None:
+            return -z / a + (x.sum() - x.size * z) / s
+        idx = np.asarray(idx)
+        if idx.ndim != 1 or idx.size < 1:
+            raise ValueError("argument 'idx' must be a non-empty 1-d array of indices")
+        xb = x[idx]
+        return -z / a + (x.size / idx.size) * (xb.sum() - idx.size * z) / s
 
     # the same quantities by quadrature ---------------------------------------------------------
     def _mode_quad(self, x: float) -> float:
@@ -529,3 +648,252 @@ def fit_gaussian_q(
         logvars.append(lv)
         elbos.append(model.elbo(x, m, math.exp(lv)))
     return {"q_mean": np.array(means), "q_logvar": np.array(logvars), "elbo": np.array(elbos)}
+
+
+# --- expectation-maximisation: coordinate ascent on the ELBO --------------------------------------
+
+
+def prior_var_mle(x, noise_var: float) -> float:
+    """Maximum-likelihood prior variance of pairs ``z_i ~ N(0, a)``, ``x_i | z_i ~ N(z_i, s)``.
+
+    Marginally ``x_i ~ N(0, a + s)``, so ``log p(x; a) = sum_i log N(x_i; 0, a + s)`` is largest
+    at ``a + s = mean(x^2)``: ``a* = mean(x^2) - s``. When ``mean(x^2) <= s`` the maximum is on the
+    boundary ``a -> 0`` and there is no positive maximiser.
+
+    Raises
+    ------
+    ValueError
+        If ``mean(x^2) <= noise_var`` (no positive maximiser), naming ``x``.
+    """
+    x = _finite("x", x)
+    s = float(_positive("noise_var", noise_var))
+    if x.ndim != 1 or x.size < 1:
+        raise ValueError(f"argument 'x' must have shape (N,) with N >= 1, got {x.shape}")
+    second = float(np.mean(x**2))
+    if second <= s:
+        raise ValueError(
+            f"argument 'x': mean(x^2) = {second:g} <= noise_var = {s:g}, so the likelihood is "
+            "largest at prior_var -> 0 and has no positive maximiser"
+        )
+    return second - s
+
+
+def em_prior_var(x, prior_var0: float, noise_var: float, n_iter: int) -> dict[str, np.ndarray]:
+    """Learn the prior variance ``a`` of the linear-Gaussian model by expectation-maximisation.
+
+    Data: ``N`` pairs ``z_i ~ N(0, a)``, ``x_i | z_i ~ N(z_i, s)`` with ``s`` known and only ``x``
+    seen. EM is coordinate ascent on ``ELBO(q, a) = sum_i E_{q_i}[log p(x_i, z_i; a) - log q_i]``
+    (Neal and Hinton 1998; Dempster et al. 1977):
+
+    - **E-step**: ``q_i = p(z_i | x_i; a_t) = N(m_i, v)`` with ``m_i = a_t x_i / (a_t + s)``,
+      ``v = a_t s / (a_t + s)``. The gap ``KL(q || p(z | x; a_t))`` becomes 0, so the ELBO equals
+      ``log p(x; a_t)``.
+    - **M-step**: ``a_{t+1} = argmax_a ELBO(q, a) = mean_i(m_i^2 + v)`` (only
+      ``E_q[log p(z_i; a)]`` depends on ``a``).
+
+    Neither step lowers the ELBO, and after each E-step it touches ``log p(x; a)``, so the
+    log-evidence never decreases. The fixed point is :func:`prior_var_mle`; near it the error
+    shrinks by ``1 - (a* / (a* + s))^2`` per iteration. Lesson 04.
+
+    Parameters
+    ----------
+    x : array_like, shape (N,)
+        The observations.
+    prior_var0 : float
+        Starting value of ``a`` (positive).
+    noise_var : float
+        The known ``s`` (positive).
+    n_iter : int
+        Number of E+M iterations (non-negative).
+
+    Returns
+    -------
+    dict of ndarrays
+        ``"prior_var"`` (``n_iter + 1``,): ``a_0 .. a_T``; ``"log_evidence"`` (``n_iter + 1``,):
+        ``log p(x; a_t)`` summed over the ``N`` points (nats), equal to the ELBO after the
+        E-step at ``a_t``; ``"elbo_before_e"`` (``n_iter``,): ``ELBO(q_{t-1}, a_t)`` after the
+        M-step of iteration ``t`` and before the next E-step; ``"gap_before_e"``: the KL that the
+        next E-step closes, ``log p(x; a_t) - ELBO(q_{t-1}, a_t)``, never negative.
+    """
+    x = _finite("x", x)
+    if x.ndim != 1 or x.size < 1:
+        raise ValueError(f"argument 'x' must have shape (N,) with N >= 1, got {x.shape}")
+    a = float(_positive("prior_var0", prior_var0))
+    s = float(_positive("noise_var", noise_var))
+    if int(n_iter) != n_iter or n_iter < 0:
+        raise ValueError(f"argument 'n_iter' must be a non-negative integer, got {n_iter!r}")
+    a_hist = [a]
+    log_ev = [float(np.sum(np.asarray(LinearGaussian(a, s).log_evidence(x))))]
+    elbo_m, gaps = [], []
+    for _ in range(int(n_iter)):
+        m, v = LinearGaussian(a, s).posterior(x)  # E-step: q_i = exact posterior
+        a = float(np.mean(np.asarray(m) ** 2 + v))  # M-step: closed form
+        new = LinearGaussian(a, s)
+        e = float(np.sum(np.asarray(new.elbo(x, m, v))))
+        le = float(np.sum(np.asarray(new.log_evidence(x))))
+        a_hist.append(a)
+        log_ev.append(le)
+        elbo_m.append(e)
+        gaps.append(float(np.sum(np.asarray(new.kl_to_posterior(x, m, v)))))
+    return {
+        "prior_var": np.array(a_hist),
+        "log_evidence": np.array(log_ev),
+        "elbo_before_e": np.array(elbo_m),
+        "gap_before_e": np.array(gaps),
+    }
+
+
+# --- stochastic gradient Langevin dynamics --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SGLDResult:
+    """Output of :func:`sgld`.
+
+    Attributes
+    ----------
+    samples : ndarray, shape (n_steps, d)
+        The chain (after the starting point), one row per step.
+    n_grad_evals : int
+        Calls of ``grad_log_density`` (one per step).
+    n_data_grads : int
+        Per-datum gradient terms computed: ``n_steps * batch_size`` with minibatches,
+        ``n_steps * n_data`` without (0 when ``n_data`` is not given).
+    """
+
+    samples: np.ndarray
+    n_grad_evals: int
+    n_data_grads: int
+
+
+def sgld(
+    grad_log_density: Callable,
+    z0,
+    n_steps: int,
+    step_size: float,
+    rng: np.random.Generator,
+    n_data: int | None = None,
+    batch_size: int | None = None,
+) -> SGLDResult:
+    """Stochastic gradient Langevin dynamics (Welling and Teh 2011).
+
+    Each step moves along the gradient of the log-density and adds Gaussian noise:
+
+    ``z <- z + (step_size / 2) g(z) + sqrt(step_size) N(0, I)``,
+
+    where ``g`` is the gradient of ``log p(z | data)`` (up to a constant), or an unbiased
+    minibatch estimate of it. With exact gradients this is the unadjusted Langevin algorithm;
+    without a Metropolis correction its stationary distribution is the target only as
+    ``step_size -> 0`` (the bias is of order ``step_size``; :func:`sgld_stationary` gives it
+    exactly for the Gaussian posterior of lesson 04).
+
+    Parameters
+    ----------
+    grad_log_density : callable
+        Without minibatches, ``grad_log_density(z)`` for ``z`` of shape ``(d,)``; with
+        ``batch_size``, ``grad_log_density(z, idx)`` where ``idx`` holds ``batch_size`` distinct
+        indices drawn uniformly from ``range(n_data)`` and the function returns the unbiased
+        estimate ``grad log p(z) + (n_data / batch_size) sum_{i in idx} grad log p(x_i | z)``.
+    z0 : array_like, shape (d,) or scalar
+        Starting point.
+    n_steps : int
+        Number of steps (samples returned).
+    step_size : float
+        ``epsilon`` above; positive.
+    rng : numpy.random.Generator
+        The one source of randomness (noise and minibatches).
+    n_data : int, optional
+        Number of data points (needed with ``batch_size``; counts work without it).
+    batch_size : int, optional
+        Minibatch size ``1 <= batch_size <= n_data``.
+
+    Returns
+    -------
+    SGLDResult
+    """
+    z = np.atleast_1d(_finite("z0", z0)).astype(np.float64)
+    if z.ndim != 1:
+        raise ValueError(f"argument 'z0' must be a scalar or have shape (d,), got {z.shape}")
+    if int(n_steps) != n_steps or n_steps < 1:
+        raise ValueError(f"argument 'n_steps' must be a positive integer, got {n_steps!r}")
+    eps = float(_positive("step_size", step_size))
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError("argument 'rng' must be a numpy.random.Generator")
+    if n_data is not None and (int(n_data) != n_data or n_data < 1):
+        raise ValueError(f"argument 'n_data' must be a positive integer, got {n_data!r}")
+    if batch_size is not None:
+        if n_data is None:
+            raise ValueError("argument 'n_data' is needed with 'batch_size'")
+        if int(batch_size) != batch_size or not 1 <= batch_size <= n_data:
+            raise ValueError(
+                f"argument 'batch_size' must be an integer in [1, n_data={n_data}], "
+                f"got {batch_size!r}"
+            )
+    n_steps = int(n_steps)
+    noise = rng.standard_normal((n_steps, z.size)) * math.sqrt(eps)
+    samples = np.empty((n_steps, z.size))
+    chunk = 1024
+    for t in range(n_steps):
+        if batch_size is None:
+            g = grad_log_density(z)
+        else:
+            if t % chunk == 0:
+                # uniform subsets of size batch_size without replacement, drawn for a chunk of
+                # steps at once: the batch_size smallest of n_data uniform keys
+                keys = rng.random((min(chunk, n_steps - t), int(n_data)))
+                batches = np.argpartition(keys, int(batch_size) - 1, axis=1)[:, : int(batch_size)]
+            g = grad_log_density(z, batches[t % chunk])
+        g = np.asarray(g, dtype=np.float64).reshape(z.shape)
+        if not np.all(np.isfinite(g)):
+            raise ValueError(f"argument 'grad_log_density' returned a non-finite value at step {t}")
+        z = z + 0.5 * eps * g + noise[t]
+        samples[t] = z
+    per_step = 0 if n_data is None else int(n_data if batch_size is None else batch_size)
+    return SGLDResult(samples=samples, n_grad_evals=n_steps, n_data_grads=n_steps * per_step)
+
+
+def sgld_stationary(
+    model: LinearGaussian, x, step_size: float, batch_size: int | None = None
+) -> tuple[float, float]:
+    """Exact stationary mean and variance of :func:`sgld` on the shared-``z`` posterior.
+
+    The target is :meth:`LinearGaussian.posterior_shared`.
+
+    With posterior mean ``mu`` and precision ``lam = 1/a + N/s`` the gradient is
+    ``-lam (z - mu) + eta``, where ``eta`` is the minibatch error (0 for full batches; it does not
+    depend on ``z`` here). One step is the autoregression
+    ``z' - mu = (1 - eps lam / 2)(z - mu) + (eps / 2) eta + sqrt(eps) xi``, whose stationary
+    variance is ``(1 + eps tau^2 / 4) / (lam (1 - eps lam / 4))`` with ``tau^2 = Var(eta)``
+    (batches of ``n`` drawn without replacement:
+    ``tau^2 = N^2 (N - n) sigma_x^2 / (n (N - 1) s^2)``, ``sigma_x^2`` the population variance of
+    ``x``). The mean is ``mu`` (no bias); the variance exceeds the posterior's ``1 / lam`` by the
+    factor ``(1 + eps tau^2 / 4) / (1 - eps lam / 4)``, ``1 + O(eps)``. Lesson 04.
+
+    Raises
+    ------
+    ValueError
+        If ``step_size * lam >= 4`` (the chain diverges).
+    """
+    if not isinstance(model, LinearGaussian):
+        raise ValueError("argument 'model' must be a LinearGaussian")
+    mu, var = model.posterior_shared(x)
+    x = _finite("x", x)
+    eps = float(_positive("step_size", step_size))
+    lam = 1.0 / var
+    if eps * lam >= 4.0:
+        raise ValueError(
+            f"argument 'step_size' = {eps:g} is too large: step_size * precision = {eps * lam:g} "
+            ">= 4 and the chain diverges"
+        )
+    n_all = x.size
+    if batch_size is None or batch_size == n_all:
+        tau2 = 0.0
+    else:
+        if int(batch_size) != batch_size or not 1 <= batch_size <= n_all:
+            raise ValueError(
+                f"argument 'batch_size' must be an integer in [1, {n_all}], got {batch_size!r}"
+            )
+        n = int(batch_size)
+        pop_var = float(np.mean((x - x.mean()) ** 2))
+        tau2 = n_all**2 * (n_all - n) * pop_var / (n * (n_all - 1) * model.noise_var**2)
+    return mu, (1.0 + eps * tau2 / 4.0) / (lam * (1.0 - eps * lam / 4.0))

@@ -2,8 +2,10 @@
 
 Each function returns a :class:`vaelearn.derive.Derivation`; ``tests/test_derivations_elbo.py``
 verifies every one. Lesson 04 displays :func:`linear_gaussian_posterior`,
-:func:`elbo_decomposition` and :func:`elbo_decomposition_exact`; lesson 05 displays
-:func:`elbo_two_terms`, :func:`kl_to_standard_normal`, :func:`gaussian_decoder_nll`,
+:func:`elbo_decomposition` and :func:`elbo_decomposition_exact`, and for EM and SGLD
+:func:`em_e_step`, :func:`em_m_step`, :func:`em_fixed_point` and
+:func:`sgld_stationary_variance`; lesson 05 displays :func:`elbo_two_terms`,
+:func:`kl_to_standard_normal`, :func:`gaussian_decoder_nll`,
 :func:`mse_beta_equivalence` and :func:`optimal_shared_sigma2`.
 """
 
@@ -22,6 +24,10 @@ __all__ = [
     "gaussian_decoder_nll",
     "mse_beta_equivalence",
     "optimal_shared_sigma2",
+    "em_e_step",
+    "em_m_step",
+    "em_fixed_point",
+    "sgld_stationary_variance",
 ]
 
 
@@ -316,5 +322,159 @@ def optimal_shared_sigma2() -> Derivation:
         wrt=s,
         at=best,
         ref=1,
+    )
+    return d
+
+
+def em_e_step() -> Derivation:
+    """The E-step: over Gaussian guides ``q = N(m, v)`` the ELBO is largest at the posterior.
+
+    For ``z ~ N(0, a)``, ``x | z ~ N(z, s)``, maximising the closed-form ELBO over ``m`` gives
+    ``m = a x / (a + s)``, then over ``v`` gives ``v = a s / (a + s)``, and the maximum value is
+    ``log N(x; 0, a + s) = log p(x)``: the gap closes exactly (Neal and Hinton 1998). Lesson 04.
+    """
+    x, m = sp.symbols("x m", real=True)
+    a, s, v = sp.symbols("a s v", positive=True)
+    elbo = (
+        -(sp.log(2 * sp.pi * s) + ((x - m) ** 2 + v) / s) / 2
+        - ((v + m**2) / a - 1 - sp.log(v / a)) / 2
+    )
+    d = Derivation(
+        "E-step: the best Gaussian guide is the posterior, and the ELBO reaches log p(x)",
+        assumptions=["x, m real", "a, s, v > 0"],
+    )
+    d.step(
+        "The ELBO of q = N(m, v): expected log-likelihood minus KL(q || N(0, a)).",
+        elbo,
+        rule="given",
+    )
+    d.step(
+        "Maximise over the mean m: the only critical point is m = a x / (a + s), where the "
+        "second derivative -1/s - 1/a is negative.",
+        elbo.subs(m, a * x / (a + s)),
+        rule="maximum",
+        wrt=m,
+        at=a * x / (a + s),
+    )
+    best_m = elbo.subs(m, a * x / (a + s))
+    d.step(
+        "Maximise over the variance v > 0: the only critical point is v = a s / (a + s).",
+        best_m.subs(v, a * s / (a + s)),
+        rule="maximum",
+        wrt=v,
+        at=a * s / (a + s),
+    )
+    d.step(
+        "The maximum is the log-evidence log N(x; 0, a + s): the gap KL(q || p(z|x)) is 0.",
+        _log_normal(x, 0, a + s),
+    )
+    return d
+
+
+def em_m_step() -> Derivation:
+    """The M-step for the prior variance: ``a_new = (1/N) sum_i (m_i^2 + v_i)``. Lesson 04.
+
+    With the guides ``q_i = N(m_i, v_i)`` held fixed, only ``sum_i E_{q_i}[log N(z_i; 0, a)] =
+    -N/2 ln(2 pi a) - S / (2 a)`` depends on ``a``, where ``S = sum_i (m_i^2 + v_i)``
+    (``E_q[z^2] = m^2 + v``). It is largest at ``a = S / N``.
+    """
+    a, total = sp.symbols("a S", positive=True)
+    n = sp.Symbol("N", positive=True, integer=True)
+    part = -n / 2 * sp.log(2 * sp.pi * a) - total / (2 * a)
+    d = Derivation(
+        "M-step: the prior variance that maximises the ELBO for fixed guides",
+        assumptions=["a > 0", "S = sum_i (m_i^2 + v_i) > 0 over N guides q_i = N(m_i, v_i)"],
+    )
+    d.step(
+        "The part of the ELBO that depends on a: the expected log-prior, with E_q[z_i^2] = "
+        "m_i^2 + v_i summed into S.",
+        part,
+        rule="given",
+    )
+    d.step("Differentiate with respect to a.", sp.diff(part, a), rule="diff", wrt=a)
+    d.step(
+        "Its only zero is a = S / N, a maximum (negative second derivative); the value there:",
+        part.subs(a, total / n),
+        rule="maximum",
+        wrt=a,
+        at=total / n,
+        ref=1,
+    )
+    return d
+
+
+def em_fixed_point() -> Derivation:
+    """EM's fixed point is the maximum-likelihood ``a* = M - s`` and its rate ``1 - (a*/M)^2``.
+
+    One E-step and one M-step map ``a`` to
+    ``F(a) = (a / (a + s))^2 M + a s / (a + s)``, with ``M = mean(x^2)`` (the posterior means
+    ``a x_i / (a + s)`` squared and averaged, plus the posterior variance). ``F(M - s) = M - s``,
+    and near it the error is multiplied by ``F'(M - s) = 1 - ((M - s) / M)^2`` per iteration.
+    Lesson 04.
+    """
+    a, s, big_m = sp.symbols("a s M", positive=True)
+    em_map = (a / (a + s)) ** 2 * big_m + a * s / (a + s)
+    d = Derivation(
+        "EM's fixed point for the prior variance is the maximum-likelihood estimate",
+        assumptions=["a, s > 0", "M = mean(x^2) > s"],
+    )
+    d.step(
+        "One E-step then one M-step: a_new = mean((a x_i / (a + s))^2) + a s / (a + s).",
+        em_map,
+        rule="given",
+    )
+    d.step(
+        "At a = M - s (the maximiser of sum_i log N(x_i; 0, a + s)) the map returns a itself.",
+        big_m - s,
+        rule="substitute",
+        subs={a: big_m - s},
+    )
+    d.step("Differentiate the map with respect to a.", sp.diff(em_map, a), rule="diff", wrt=a,
+           ref=1)
+    d.step(
+        "At the fixed point: the factor by which EM shrinks the error in each iteration.",
+        1 - ((big_m - s) / big_m) ** 2,
+        rule="substitute",
+        subs={a: big_m - s},
+    )
+    return d
+
+
+def sgld_stationary_variance() -> Derivation:
+    """Stationary variance of SGLD (fixed step) on a Gaussian posterior with precision ``lam``.
+
+    One step is ``z' - mu = (1 - eps lam / 2)(z - mu) + (eps / 2) eta + sqrt(eps) xi`` with
+    minibatch error ``eta`` of variance ``tau^2`` and ``xi ~ N(0, 1)``, so
+    ``Var z' = (1 - eps lam / 2)^2 Var z + eps + eps^2 tau^2 / 4``. Its fixed point is
+    ``(1 + eps tau^2 / 4) / (lam (1 - eps lam / 4))``: larger than the posterior variance
+    ``1 / lam`` by a factor ``1 + eps (tau^2 + lam) / (4 - eps lam)``, which is ``1 + O(eps)``
+    (Welling and Teh 2011 let ``eps -> 0``). Lesson 04.
+    """
+    eps, lam = sp.symbols("epsilon lambda", positive=True)
+    tau2 = sp.Symbol("tau^2", nonnegative=True)
+    var, var_next = sp.Symbol("V", positive=True), sp.Symbol("V'", positive=True)
+    rho = 1 - eps * lam / 2
+    fixed = (1 + eps * tau2 / 4) / (lam * (1 - eps * lam / 4))
+    d = Derivation(
+        "SGLD with a fixed step: the stationary variance is biased by O(step)",
+        assumptions=["epsilon, lambda > 0", "epsilon lambda < 4", "tau^2 >= 0"],
+    )
+    d.step(
+        "Variance after one step: the contraction squared times the old variance, plus the "
+        "injected noise eps and the minibatch noise (eps/2)^2 tau^2 (independent of z).",
+        sp.Eq(var_next, rho**2 * var + eps + eps**2 * tau2 / 4),
+        rule="given",
+    )
+    d.step(
+        "Put in V = (1 + eps tau^2 / 4) / (lam (1 - eps lam / 4)): the variance does not "
+        "change, so this is the fixed point (unique, since 0 < eps lam < 4 makes the map a "
+        "contraction).",
+        sp.Eq(var_next, fixed),
+        rule="substitute",
+        subs={var: fixed},
+    )
+    d.step(
+        "Written relative to the posterior variance 1 / lam: a bias factor 1 + O(eps).",
+        sp.Eq(var_next, (1 + eps * (tau2 + lam) / (4 - eps * lam)) / lam),
     )
     return d

@@ -1,5 +1,6 @@
 """Pictures for lesson 04 (variational inference and the ELBO): posteriors and guides, the ELBO gap,
-the cost of exact inference, a Metropolis chain and ELBO ascent.
+the cost of exact inference, a Metropolis chain, ELBO ascent, EM's bound climbing to the
+log-evidence and SGLD samples over the exact posterior.
 
 Every function takes NumPy arrays (or :mod:`vaelearn.elbo` objects), draws one small figure
 (within the size policy of :mod:`vaelearn.plotting._style`) and returns it.
@@ -19,6 +20,8 @@ __all__ = [
     "quadrature_cost_plot",
     "mcmc_trace",
     "elbo_ascent",
+    "em_bound_climb",
+    "sgld_histograms",
 ]
 
 def _figure(ncols: int = 1, width: float = 4.0, height: float = 3.0):
@@ -208,5 +211,100 @@ def elbo_ascent(history, log_evidence: float, posterior=None, width: float = 7.0
     ax2.set_xlabel("mean of $q$")
     ax2.set_ylabel("log-variance of $q$")
     ax2.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def em_bound_climb(history, log_evidence_max: float, rate: float | None = None,
+                   width: float = 7.0):
+    """EM as coordinate ascent: the ELBO after each E- and M-step (left), the distance to the
+    maximum log-evidence on a log scale (right). Lesson 04.
+
+    Parameters
+    ----------
+    history : dict
+        Output of :func:`vaelearn.elbo.em_prior_var`.
+    log_evidence_max : float
+        ``max_a log p(x; a)`` (nats), the ceiling.
+    rate : float, optional
+        Predicted factor per iteration of the distance (drawn dotted on the right).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    log_ev = np.asarray(history["log_evidence"], dtype=float)
+    after_m = np.asarray(history["elbo_before_e"], dtype=float)
+    if after_m.size != log_ev.size - 1:
+        raise ValueError("argument 'history': 'elbo_before_e' must be one shorter than "
+                         "'log_evidence'")
+    fig, (ax1, ax2) = _figure(2, width, 2.8)
+    # the path of the ELBO: E-step at t (gap closed, on log p(x; a_t)), M-step to t + 1/2,
+    # E-step up to log p(x; a_{t+1}) at t + 1
+    n_show = min(log_ev.size - 1, 30)
+    xs, ys = [0.0], [log_ev[0]]
+    for t in range(n_show):
+        xs += [t + 0.5, t + 1.0]
+        ys += [after_m[t], log_ev[t + 1]]
+    ax1.plot(xs, ys, color="tab:blue", lw=1, label="ELBO")
+    ax1.plot(np.arange(n_show + 1), log_ev[: n_show + 1], "o", ms=2, color="tab:blue",
+             label="after E-step $= \\log p(x; a_t)$")
+    ax1.plot(np.arange(n_show) + 0.5, after_m[:n_show], "s", ms=2, color="tab:orange",
+             label="after M-step")
+    ax1.axhline(log_evidence_max, color="k", ls=":", lw=1, label="$\\max_a \\log p(x; a)$")
+    ax1.set_xlabel("EM iteration $t$")
+    ax1.set_ylabel("nats")
+    ax1.legend(fontsize=7, frameon=False, loc="lower right")
+    dist = log_evidence_max - log_ev
+    # below ~1e-11 nats the difference of two sums of ~100s of nats is round-off: not drawn
+    resolved = dist > 1e-11 * max(1.0, abs(log_evidence_max))
+    t_all = np.arange(log_ev.size)[resolved]
+    dist = dist[resolved]
+    ax2.semilogy(t_all, dist, color="tab:blue", label="measured")
+    if rate is not None and t_all.size:
+        # anchored at the last resolved iteration: the rate holds near the maximum
+        ref = dist[-1] * float(rate) ** (2 * (t_all - t_all[-1]))
+        keep = ref < 10 * dist.max()
+        ax2.semilogy(t_all[keep], ref[keep], ls=":", color="0.4",
+                     label=f"$\\propto {float(rate):.3f}^{{2t}}$")
+    ax2.set_xlabel("EM iteration $t$")
+    ax2.set_ylabel("distance to the maximum (nats)")
+    ax2.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def sgld_histograms(chains, labels, post_mean: float, post_var: float, bins: int = 40,
+                    width: float = 7.0):
+    """Histograms of sampler chains over the exact posterior density (one panel per chain).
+
+    Parameters
+    ----------
+    chains : sequence of array_like, each shape (n,)
+    labels : sequence of str
+        Panel titles.
+    post_mean, post_var : float
+        The exact posterior ``N(post_mean, post_var)``, drawn as a curve.
+    bins : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if len(chains) != len(labels) or not chains:
+        raise ValueError("arguments 'chains' and 'labels' must be non-empty and of equal length")
+    fig, axes = _figure(len(chains), width, 2.6)
+    sd = math.sqrt(float(post_var))
+    grid = np.linspace(post_mean - 4.5 * sd, post_mean + 4.5 * sd, 300)
+    for ax, chain, label in zip(axes, chains, labels, strict=True):
+        c = np.asarray(chain, dtype=float).ravel()
+        ax.hist(c, bins=bins, range=(grid[0], grid[-1]), density=True, color="tab:blue",
+                alpha=0.5, label="samples")
+        ax.plot(grid, _normal_pdf(grid, post_mean, post_var), color="k", lw=1.2,
+                label="exact posterior")
+        ax.set_title(label, fontsize=8)
+        ax.set_xlabel("$z$")
+    axes[0].set_ylabel("density")
+    axes[0].legend(fontsize=7, frameon=False)
     fig.tight_layout()
     return fig
