@@ -236,12 +236,7 @@ def kl_normal_std_normal_backward(z_mean, z_logvar, grad=1.0, per_dim=False):
 
 
 def _log_bernoulli_t(x, x_logits):
-    """sum_d x*l - softplus(l), via torch's fused, stable binary_cross_entropy_with_logits (the
-    one Bernoulli log-likelihood of the torch backend; the models call it too)."""
-    x, x_logits = torch.broadcast_tensors(x, x_logits)
-    return -torch.nn.functional.binary_cross_entropy_with_logits(
-        x_logits, x, reduction="none"
-    ).sum(dim=-1)
+    return torch.sum(x * x_logits - _softplus_t(x_logits), dim=-1)
 
 
 def log_px_given_z_bernoulli(x, x_logits):

@@ -38,7 +38,6 @@ from .distributions import (
     _cb_mean_t,
     _kl_dims_t,
     _kl_t,
-    _log_bernoulli_t,
     _log_normal_eps_t,
     _log_normal_t,
     _logmeanexp_t,
@@ -54,6 +53,13 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
 ]
+
+def _bernoulli_log_px(x, logits):
+    """sum_d x*l - softplus(l), via torch's fused, stable binary_cross_entropy_with_logits."""
+    return -F.binary_cross_entropy_with_logits(
+        logits, x.expand_as(logits), reduction="none"
+    ).sum(dim=-1)
+
 
 class _Model:
     """Shared by Autoencoder and VAE: params as tensors, data conversion, get/set_params."""
@@ -235,7 +241,7 @@ class Autoencoder(_Model):
         if self.loss_name == "mse":
             diff = out - target
             return torch.sum(diff * diff, dim=-1)
-        return -_log_bernoulli_t(target, out)
+        return -_bernoulli_log_px(target, out)
 
     def _targets(self, x, x_target):
         x, tin = self._tensor(x, self.x_dim)
@@ -386,9 +392,9 @@ class VAE(_Model):
 
     def _log_px_t(self, x, out):
         if self.likelihood == "bernoulli":
-            return _log_bernoulli_t(x, out)
+            return _bernoulli_log_px(x, out)
         if self.likelihood == "continuous_bernoulli":
-            return _log_bernoulli_t(x, out) + torch.sum(_cb_log_norm_t(out), dim=-1)
+            return _bernoulli_log_px(x, out) + torch.sum(_cb_log_norm_t(out), dim=-1)
         if self.likelihood == "categorical":
             lsm = torch.log_softmax(out.reshape(*out.shape[:-1], self.x_dim, self.n_levels), -1)
             levels = torch.round(x * (self.n_levels - 1)).long()
