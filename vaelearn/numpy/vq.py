@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..common.checks import _check_param_dict, _check_vq_config, _check_vq_data
+from ..common.checks import _check_param_dict, _check_vq_config
+from ..common.checks import _check_vq_data as _check_x
 from ..common.codebook import codebook_perplexity
 from ._device import get_device
 from .distributions import (
@@ -99,7 +100,7 @@ class VQVAE:
     # -- forward ------------------------------------------------------------------------------
     def encode(self, x):
         """Continuous encoder output ``z_e``, shape ``(n, z_dim)``."""
-        x = _check_vq_data(x, self.x_dim, self.dtype)
+        x = _check_x(x, self.x_dim, self.dtype)
         return self._enc(x)
 
     def quantize(self, z_e):
@@ -141,7 +142,7 @@ class VQVAE:
         ``codebook = ||sg[z_e] - z_q||^2`` and ``commitment = beta ||z_e - sg[z_q]||^2`` have the
         same value and differ only in which parameters their gradients reach. Each ``(n,)``.
         """
-        x = _check_vq_data(x, self.x_dim, self.dtype)
+        x = _check_x(x, self.x_dim, self.dtype)
         z_e = self._enc(x)
         z_q, _ = self.quantize(z_e)
         rec = -log_px_given_z_bernoulli(x, self._dec(z_q))
@@ -160,7 +161,7 @@ class VQVAE:
         grads : dict
             Keys and shapes of ``params``.
         """
-        x = _check_vq_data(x, self.x_dim, self.dtype)
+        x = _check_x(x, self.x_dim, self.dtype)
         n = x.shape[0]
         z_e, enc_cache = self._enc.forward(x)
         z_q, codes = self.quantize(z_e)
@@ -193,7 +194,7 @@ def fit_vqvae(model, x_train, *, epochs, batch_size=128, lr=1e-3, seed=0):
         ``epoch``, ``train_loss`` (mean loss, nats per example), ``train_rec``
         (mean -log p(x|z_q)), ``perplexity`` (of the codes on ``x_train`` after the epoch).
     """
-    x_train = _check_vq_data(x_train, model.x_dim, model.dtype, "x_train")
+    x_train = _check_x(x_train, model.x_dim, model.dtype, "x_train")
     if not isinstance(epochs, int | np.integer) or epochs < 1:
         raise ValueError(f"argument 'epochs' is {epochs!r}; expected an int >= 1")
     if not isinstance(batch_size, int | np.integer) or batch_size < 1:
