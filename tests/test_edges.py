@@ -117,26 +117,6 @@ def test_iwae_and_mc_kl_with_a_collapsed_float32_encoder(B):
     assert np.asarray(m.elbo(x, eps).kl) == pytest.approx(89.0, rel=1e-6, abs=0)
 
 
-def test_iwae_gradients_agree_across_backends_when_sigma_is_tiny():
-    # float64, encoder mean 3, logvar -30: z - mu = 3e-7 * eps loses 7 digits when formed
-    rng = np.random.default_rng(5)
-    x = rng.random((4, 6))
-    eps = rng.standard_normal((5, 4, 2))
-    grads = []
-    for B in (N, T):
-        m = _collapsed_vae(B, 3.0, -30.0, "float64")
-        p = m.get_params()
-        p["encoder.mean.W"][:] = 0.1  # let the gradient reach the encoder weights too
-        m.set_params(p)
-        _, g = m.loss_and_grads(x, eps, objective="iwae")
-        grads.append(g)
-    # the gradients are O(1) (largest ~3.4); from eps they agree to ~4e-15, formed from z - mu
-    # they differed by 2e-10 (above the project's 1e-10 parity bar). 1e-12: 250x round-off.
-    for k in grads[0]:
-        assert np.abs(grads[0][k]).max() < 10
-        np.testing.assert_allclose(grads[1][k], grads[0][k], rtol=0, atol=1e-12, err_msg=k)
-
-
 # -- item 2: ratios that overflow --------------------------------------------------------------
 
 
@@ -371,16 +351,6 @@ def test_ppca_with_fewer_rows_than_columns_raises_the_documented_error():
         ppca_fit(x, 4)
     with pytest.raises(ValueError, match="positive definite"):
         ppca_log_likelihood(x, np.ones((10, 1)) * 1e10, np.zeros(10), 1e-300)
-
-
-@pytest.mark.parametrize("B", BACKENDS)
-@pytest.mark.parametrize("L", BACKENDS)
-def test_vqvae_checkpoint_round_trip(B, L, tmp_path):
-    m = B.VQVAE(seed=3)
-    B.save_checkpoint(m, tmp_path / "vq.npz")
-    m2 = L.load_checkpoint(tmp_path / "vq.npz")
-    assert type(m2).__name__ == "VQVAE" and m2.config == m.config
-    assert _params_equal_bitwise(m.get_params(), m2.get_params())
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

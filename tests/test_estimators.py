@@ -209,29 +209,6 @@ def test_linear_cost_variance_grows_with_dimension():
 # ------------------------------------------------------------------- backends agree
 
 
-def test_backends_agree_float64():
-    rng = np.random.default_rng(9)
-    eps = rng.standard_normal((300, 3))
-    mean, std = rng.normal(size=3), rng.uniform(0.5, 2, size=3)
-    f = lambda x: ((x - 0.3) ** 2).sum(-1) + x[..., 0] ** 3  # noqa: E731
-    df = lambda x: 2 * (x - 0.3) + 3 * (x[..., :1] ** 2) * (np.arange(3) == 0)  # noqa: E731
-
-    def df_t(x):
-        return 2 * (x - 0.3) + 3 * (x[..., :1] ** 2) * torch.as_tensor(np.arange(3) == 0)
-
-    for baseline in (None, 1.5, rng.normal(size=300), "leave-one-out"):
-        a = NP.score_function_grad(f, mean, std, eps, baseline)
-        b = TH.score_function_grad(f, mean, std, eps, baseline)
-        for u, w in zip(a, b, strict=True):
-            np.testing.assert_allclose(w, u, rtol=1e-12, atol=1e-12)  # float64 rounding only
-    a = NP.pathwise_grad(f, mean, std, eps, df)
-    for b in (TH.pathwise_grad(f, mean, std, eps, df_t), TH.pathwise_grad(f, mean, std, eps)):
-        for u, w in zip(a, b, strict=True):
-            np.testing.assert_allclose(w, u, rtol=1e-12, atol=1e-12)
-    for u, w in zip(NP.estimator_mean_var(a[0]), TH.estimator_mean_var(a[0]), strict=True):
-        np.testing.assert_allclose(w, u, rtol=1e-12)
-
-
 def test_torch_tensors_in_tensors_out_with_graph():
     mean = torch.tensor([0.5, -0.2], dtype=torch.float64, requires_grad=True)
     std = torch.tensor([1.0, 2.0], dtype=torch.float64)
