@@ -1,8 +1,8 @@
 """vaelearn.data: the 8x8 digits, IDX/MNIST parsing, checksummed download, binarisation, toy sets.
 
 Oracles: scikit-learn's raw digits (integers 0..16), IDX headers written byte by byte with
-``struct`` here (not with ``write_idx``), the published MNIST label counts, MD5 sums from
-FACTS.md, and closed forms of the toy curves.
+``struct`` here (not with ``write_idx``), the MNIST label counts (tests/oracles.py), MD5 sums of
+tiny files written here, and closed forms of the toy curves.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import oracles as O
 import pytest
 
 from vaelearn import data
@@ -205,10 +206,9 @@ def test_load_mnist_real_files():
     d = data.load_mnist(MNIST_ROOT, download=False)
     assert d.x_train.shape == (60000, 784) and d.x_test.shape == (10000, 784)
     assert d.x_train.min() == 0.0 and d.x_train.max() == 1.0
-    # published label counts (LeCun et al. 1998; FACTS.md for the test set)
-    assert np.bincount(d.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-    train_counts = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
-    assert np.bincount(d.y_train).tolist() == train_counts
+    # label counts of the official files (LeCun et al. 1998; tests/oracles.py)
+    assert tuple(np.bincount(d.y_test)) == O.MNIST_TEST_LABEL_COUNTS
+    assert tuple(np.bincount(d.y_train)) == O.MNIST_TRAIN_LABEL_COUNTS
     assert d.y_train[0] == 5 and d.y_test[0] == 7  # the famous first images
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 import numpy as np
+import oracles as O
 import pytest
 import sympy as sp
 
@@ -29,9 +30,10 @@ def _value(d, **values):
 
 
 def test_exact_decomposition_matches_fact_numbers():
-    # x = 1, q = N(0, 1): ELBO + KL = log p(x) = -1.5155121 (FACTS.md, 7 decimals)
+    # x = 1, q = N(0, 1): ELBO + KL = log p(x) = -(1/2) ln(4 pi) - 1/4 (x ~ N(0, 2)),
+    # typed to 7 decimals in tests/oracles.py
     d = D.elbo_decomposition_exact()
-    assert abs(_value(d, x=1.0, m=0.0, v=1.0) - (-1.5155121)) < 1e-7
+    assert abs(_value(d, x=1.0, m=0.0, v=1.0) - O.LOG_EVIDENCE_X1) < 1e-7
     # and agrees with the library's closed forms for other guides
     model = elbo.LinearGaussian()
     for x, m, v in [(1.0, 0.3, 0.2), (-2.0, 1.0, 3.0)]:
@@ -50,8 +52,8 @@ def test_posterior_factorisation_numerically():
 
 def test_kl_result_matches_library_and_fact():
     d = D.kl_to_standard_normal()
-    # FACTS.md: KL(N(0, 1/4) || N(0, 1)) = 0.3181472
-    assert abs(_value(d, mu=0.0, sigma=0.5) - 0.3181472) < 1e-7
+    # KL(N(0, 1/4) || N(0, 1)) = (1/4 - 1 + ln 4) / 2 (tests/oracles.py)
+    assert abs(_value(d, mu=0.0, sigma=0.5) - O.KL_QUARTER_NATS) < 1e-7
     mu, lv = np.array([[0.7]]), np.array([[-0.4]])
     oracle = likelihoods.kl_std_normal(mu, lv)[0]
     assert abs(_value(d, mu=0.7, sigma=math.exp(-0.2)) - oracle) < 1e-12

@@ -9,6 +9,7 @@ sympy's symbolic result vs the NumPy formula).
 from __future__ import annotations
 
 import numpy as np
+import oracles as O
 import pytest
 import sympy as sp
 
@@ -53,8 +54,8 @@ def test_kl_gaussians_result_matches_info_kl_normal():
         mq, mp = rng.normal(size=2)
         sq, sp_ = rng.uniform(0.2, 3.0, size=2)
         assert abs(fn(mq, sq, mp, sp_) - info.kl_normal(mq, sq**2, mp, sp_**2)) < 1e-12
-    # FACTS.md: KL(N(0, 1/4) || N(0, 1)) = 0.3181472.
-    assert abs(fn(0.0, 0.5, 0.0, 1.0) - 0.3181472) < 5e-8
+    # KL(N(0, 1/4) || N(0, 1)), typed from its closed form (tests/oracles.py)
+    assert abs(fn(0.0, 0.5, 0.0, 1.0) - O.KL_QUARTER_NATS) <= O.tol("KL_QUARTER_NATS")
 
 
 def test_bernoulli_maximum_is_one_bit():

@@ -262,7 +262,7 @@ def test_sum_tolerance_follows_the_dtype_not_the_container(B):
     logits = np.random.default_rng(0).standard_normal(1000).astype(np.float32)
     p32 = np.exp(logits) / np.exp(logits).sum()
     off = abs(float(p32.astype(np.float64).sum()) - 1)
-    assert 1e-9 < off < 1e-5  # the case of the issue: a float32 softmax off by more than 1e-9
+    assert 1e-9 < off < 1e-5  # a float32 softmax's sum is off by more than 1e-9
     h_np = float(np.asarray(B.entropy(p32)))
     h_t = float(np.asarray(B.entropy(torch.from_numpy(p32))))
     from scipy.stats import entropy as sp_entropy

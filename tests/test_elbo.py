@@ -1,6 +1,7 @@
 """Tests for vaelearn.elbo: the linear-Gaussian model (lesson 04) and the loss helpers (lesson 05).
 
-Oracles: the exact values in FACTS.md (typed in by hand, checked with sympy), scipy.stats densities,
+Oracles: exact values typed in by hand in tests/oracles.py (each checked there against its closed
+form), scipy.stats densities,
 scipy quadrature that uses only log p(x, z), finite differences, and direct sums.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import oracles as O
 import pytest
 from scipy import optimize, stats
 
@@ -17,8 +19,8 @@ from vaelearn import likelihoods as L
 
 M = E.LinearGaussian()
 
-# FACTS.md values are given to 7 decimals, so 1e-7 is the tolerance they support (half-ulp of the
-# last printed digit is 5e-8).
+# The typed values of tests/oracles.py are given to 7 decimals: half a unit of the last one is
+# 5e-8; 1e-7 (a full unit) is the tolerance these tests were written with.
 FACT_TOL = 1e-7
 
 
@@ -199,11 +201,12 @@ def test_effective_sample_size_iid_and_ar1():
 
 
 def test_kl_std_normal_fact_and_general_formula():
-    # FACTS: KL(N(0, 1/4) || N(0, 1)) = 0.3181472
-    assert abs(L.kl_std_normal([[0.0]], [[math.log(0.25)]])[0] - 0.3181472) < FACT_TOL
+    # KL(N(0, 1/4) || N(0, 1)) = (1/4 - 1 + ln 4) / 2 (tests/oracles.py)
+    assert abs(L.kl_std_normal([[0.0]], [[math.log(0.25)]])[0] - O.KL_QUARTER_NATS) < FACT_TOL
     rng = np.random.default_rng(5)
     mu, lv = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
-    # general KL(N(m1,S1)||N(m0,S0)) with S0 = I, m0 = 0 (FACTS.md formula), row by row
+    # general KL(N(m1,S1)||N(m0,S0)) with S0 = I, m0 = 0 (Kingma & Welling 2014, App. B;
+    # the KL of two Gaussians in matrix form), row by row
     for i in range(4):
         s1 = np.diag(np.exp(lv[i]))
         ref = 0.5 * (np.trace(s1) + mu[i] @ mu[i] - 3 - np.log(np.linalg.det(s1)))
@@ -265,8 +268,9 @@ def test_bernoulli_nll_with_logits():
 
 
 def test_baseline_and_bits_per_dim():
-    assert abs(L.bernoulli_baseline_nats(64) - 44.36) < 0.005  # FACTS: 44.36 (2 decimals)
-    assert abs(L.bernoulli_baseline_nats(784) - 543.43) < 0.005  # FACTS: 543.43
+    # 64 ln 2 and 784 ln 2, typed to 2 decimals (tests/oracles.py): half a unit is 0.005
+    assert abs(L.bernoulli_baseline_nats(64) - O.BERNOULLI_BASELINE_64) < 0.005
+    assert abs(L.bernoulli_baseline_nats(784) - O.BERNOULLI_BASELINE_784) < 0.005
     # the baseline is what Bernoulli(1/2) costs for ANY image in [0, 1]^D
     x = np.random.default_rng(10).uniform(size=(3, 64))
     np.testing.assert_allclose(

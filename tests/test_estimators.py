@@ -1,8 +1,8 @@
 """Gradient estimators of lesson 06 against exact oracles.
 
-Oracles: the single-sample variances of Mohamed et al. (2020, Fig. 2), typed here from the paper /
-FACTS.md (not computed by vaelearn); the exact gradient 5.7281641 of E[x^2 + sin x] for
-x ~ N(phi^3, e^(2 phi)) at phi = 1/2 (FACTS.md); the baseline results of a hand calculation.
+Oracles (tests/oracles.py, where each is checked against its formula): the single-sample
+variances of Mohamed et al. (2020, Fig. 2); the exact gradient 5.7281641 of E[x^2 + sin x] for
+x ~ N(phi^3, e^(2 phi)) at phi = 1/2 (a closed form); the baseline results of a hand calculation.
 
 Monte Carlo tolerance: a sample variance s^2 over n draws has standard error
 sqrt((m4 - s^4) / n) (m4 the fourth central moment); a sample mean has s / sqrt(n). We accept
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import matplotlib
 import numpy as np
+import oracles as O
 import pytest
 import sympy as sp
 
@@ -30,15 +31,7 @@ N_DRAWS = 200_000
 Z = 5.0  # standard errors
 
 
-def exact_variances(k):
-    """Mohamed et al. 2020, Fig. 2: f = (x - k)^2, mu = sigma = 1, a = 1 - k."""
-    a = 1.0 - k
-    return {
-        ("pathwise", "mean"): 4.0,
-        ("pathwise", "std"): 4 * a**2 + 8,
-        ("score", "mean"): a**4 + 14 * a**2 + 15,
-        ("score", "std"): 2 * a**4 + 60 * a**2 + 74,
-    }
+exact_variances = O.mohamed_variances  # Mohamed et al. 2020, Fig. 2: f = (x - k)^2
 
 
 def quad(k):
@@ -153,10 +146,10 @@ def test_baseline_derivation_and_monte_carlo():
 
 def test_expected_cost_derivation_values():
     d = reparam.expected_cost_gradient().verify()
-    assert abs(float(d.result.rhs) - 5.7281641) < 1e-7  # FACTS.md, 8 significant digits
+    assert abs(float(d.result.rhs) - O.EXPECTED_COST_GRADIENT_HALF) < 1e-7  # 7 decimals typed
     ef = d.steps[3].expr.rhs
     phi = next(iter(ef.free_symbols))
-    assert abs(float(ef.subs(phi, sp.Rational(1, 2))) - 2.7659334) < 1e-7
+    assert abs(float(ef.subs(phi, sp.Rational(1, 2))) - O.EXPECTED_COST_HALF) < 1e-7
 
 
 # ------------------------------------------------------------------- unbiasedness
@@ -175,7 +168,7 @@ def test_pathwise_unbiased_numpy():
                               lambda x: 2 * x + np.cos(x))
     g = dm * gm[:, 0] + ds * gs[:, 0]  # chain rule to d/dphi
     m, se = mean_and_se(g)
-    assert abs(m - 5.7281641) < Z * se, (m, se)
+    assert abs(m - O.EXPECTED_COST_GRADIENT_HALF) < Z * se, (m, se)
 
 
 def test_pathwise_unbiased_torch_autograd_and_score():
@@ -184,10 +177,10 @@ def test_pathwise_unbiased_torch_autograd_and_score():
     f = lambda x: (x**2 + torch.sin(x)).sum(-1)  # noqa: E731
     gm, gs = TH.pathwise_grad(f, mean, std, eps)
     m, se = mean_and_se(dm * gm[:, 0] + ds * gs[:, 0])
-    assert abs(m - 5.7281641) < Z * se, (m, se)
+    assert abs(m - O.EXPECTED_COST_GRADIENT_HALF) < Z * se, (m, se)
     sm, ss = TH.score_function_grad(f, mean, std, eps, baseline="leave-one-out")
     m, se = mean_and_se(dm * sm[:, 0] + ds * ss[:, 0])
-    assert abs(m - 5.7281641) < Z * se, (m, se)
+    assert abs(m - O.EXPECTED_COST_GRADIENT_HALF) < Z * se, (m, se)
 
 
 def test_linear_cost_variance_grows_with_dimension():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import oracles as O
 import pytest
 from scipy import stats
 
@@ -113,9 +114,9 @@ def test_coin_flip_decoder_costs_d_ln_2(backend):
     vae.set_params(params)
     x, eps = _data(2)
     terms = vae.elbo(x, eps)
-    # 64 ln 2 = 44.3614 nats (FACTS.md: 44.36); a mean over pixels would report ln 2 = 0.693
+    # 64 ln 2 = 44.3614 nats (tests/oracles.py); a mean over pixels would report ln 2 = 0.693
     np.testing.assert_allclose(-np.asarray(terms.log_px_given_z), 64 * math.log(2), atol=TOL)
-    assert abs(L.bernoulli_baseline_nats(X_DIM) - 44.36) < 0.005
+    assert abs(L.bernoulli_baseline_nats(X_DIM) - O.BERNOULLI_BASELINE_64) < 0.005  # 2 decimals
 
 
 def test_checker_rejects_a_mean_over_dimensions():
