@@ -67,7 +67,6 @@ PER_BACKEND = [
 SHARED = [
     ("load_digits-seed-negative", lambda: data.load_digits(seed=-1), "seed"),
     ("load_digits-seed-float", lambda: data.load_digits(seed=0.5), "seed"),
-    ("make_circle-seed-negative", lambda: data.make_circle(seed=-1), "seed"),
     ("fit_normal_by_kl-zero-density",
      lambda: info.fit_normal_by_kl(np.linspace(-1, 1, 11), np.zeros(11), "forward"), "p_density"),
     ("fit_normal_by_kl-inf-density",

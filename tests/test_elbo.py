@@ -213,22 +213,6 @@ def test_kl_std_normal_fact_and_general_formula():
         assert abs(L.kl_std_normal(mu, lv)[i] - ref) < 1e-12
 
 
-def test_monte_carlo_kl_agrees_with_closed_form():
-    rng = np.random.default_rng(6)
-    mu, lv = rng.normal(size=(5, 2)), rng.normal(size=(5, 2)) * 0.5
-    eps = rng.standard_normal((20_000, 5, 2))
-    est, se = L.monte_carlo_kl_std_normal(mu, lv, eps)
-    closed = L.kl_std_normal(mu, lv)
-    assert est.shape == se.shape == (5,)
-    assert np.all(np.abs(est - closed) < 4 * se)  # 4 standard errors, fixed seed
-    # log q(z) computed from eps must equal scipy's density at z
-    z = mu + np.exp(0.5 * lv) * eps[0]
-    log_q = stats.norm(mu, np.exp(0.5 * lv)).logpdf(z).sum(axis=1)
-    log_p = stats.norm(0, 1).logpdf(z).sum(axis=1)
-    one, _ = L.monte_carlo_kl_std_normal(mu, lv, np.stack([eps[0], eps[0]]))
-    np.testing.assert_allclose(one, log_q - log_p, atol=1e-12)
-
-
 def test_gaussian_nll_matches_scipy_and_sigma_role():
     rng = np.random.default_rng(7)
     x, mean = rng.uniform(size=(3, 64)), rng.uniform(size=(3, 64))
@@ -279,7 +263,7 @@ def test_baseline_and_bits_per_dim():
     one_bit = L.nats_to_bits_per_dim(L.bernoulli_baseline_nats(64), 64)
     assert one_bit == pytest.approx(1.0, abs=1e-15)
     v = np.array([10.0, 25.5])
-    np.testing.assert_allclose(L.bits_per_dim_to_nats(L.nats_to_bits_per_dim(v, 64), 64), v)
+    np.testing.assert_allclose(L.nats_to_bits_per_dim(v, 64), v / (64 * math.log(2)), rtol=1e-15)
     assert L.nats_to_bits_per_dim(math.log(2) * 784, 784) == pytest.approx(1.0, abs=1e-15)
 
 
@@ -310,8 +294,6 @@ def test_reduce_loss_conventions():
         (lambda: E.autocorrelation(np.ones(10)), "constant"),
         (lambda: E.fit_gaussian_q(M, 1.0, lr=0.0), "lr"),
         (lambda: L.kl_std_normal(np.zeros((2, 3)), np.zeros((2, 2))), "differ"),
-        (lambda: L.monte_carlo_kl_std_normal(np.zeros((2, 3)), np.zeros((2, 3)),
-                                             np.zeros((5, 2, 2))), "eps"),
         (lambda: L.gaussian_nll(np.zeros((2, 3)), np.zeros((2, 3)), 0.0), "sigma2"),
         (lambda: L.bernoulli_nll_with_logits(np.full((1, 2), 1.5), np.zeros((1, 2))), "[0, 1]"),
         (lambda: L.optimal_sigma2(np.zeros((2, 2)), np.zeros((2, 2))), "equal"),
