@@ -173,13 +173,6 @@ def test_bad_input_raises(call, match):
         call()
 
 
-def test_collapse_derivations_verify():
-    from vaelearn.derivations import collapse
-
-    for name in ("ppca_sigma2_ml", "collapse_condition", "kl_collapsed_dimension"):
-        getattr(collapse, name)().verify()
-
-
 def test_average_pool_matches_block_means():
     x = np.arange(64.0)[None] / 64
     pooled = P.average_pool(x)

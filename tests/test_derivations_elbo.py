@@ -1,4 +1,5 @@
-"""Every derivation of lessons 04-05 verifies, and its result agrees with independent numbers."""
+"""The derivations of lessons 04-05 agree with independent numbers (that each verifies: the
+catalogue, tests/test_derivations.py)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,6 @@ import sympy as sp
 
 from vaelearn import elbo, likelihoods
 from vaelearn.derivations import elbo as D
-
-
-@pytest.mark.parametrize("name", D.__all__)
-def test_every_derivation_verifies(name):
-    d = getattr(D, name)()
-    assert len(d) >= 2
-    assert d.verify().verified
-    assert d.latex().startswith(r"\begin{aligned}")
 
 
 def _value(d, **values):
