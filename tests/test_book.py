@@ -5,24 +5,19 @@ lessons executed, ``VAELEARN_BOOK_HTML`` pointing at its HTML: what is tested is
 get. Without the variable it checks ``book/_build/html``.
 
 The book is served by :mod:`http.server` on 127.0.0.1 (a free port) and opened in headless
-Chromium, driven through the DevTools protocol, with every host other than 127.0.0.1 unresolvable
-and background networking off: a page that needs the internet (MathJax from a CDN, a web font)
-fails here. Only where Chromium is not installed are the browser checks skipped, saying so; the
-link crawl and the bibliography check need no browser and always run.
+Chromium, driven through the DevTools protocol by the project's one driver,
+``book/_tools/chromium.py`` (``make pdf`` prints with it too), with every host other than
+127.0.0.1 unresolvable and background networking off: a page that needs the internet (MathJax
+from a CDN, a web font) fails here. Only where Chromium is not installed are the browser checks
+skipped, saying so; the link crawl and the bibliography check need no browser and always run.
 """
 
 from __future__ import annotations
 
 import functools
-import http.server
-import json
 import os
 import re
-import shutil
-import subprocess
-import tempfile
-import threading
-import time
+import sys
 import urllib.error
 import urllib.request
 from html.parser import HTMLParser
@@ -43,9 +38,10 @@ def _html_dir() -> Path:
 
 HTML = _html_dir()
 BIB = ROOT / "book" / "references.bib"
-CHROMIUM = next(
-    (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None
-)
+sys.path.insert(0, str(ROOT / "book" / "_tools"))
+from chromium import Chromium, find_chromium, serve  # noqa: E402
+
+CHROMIUM = find_chromium()
 # Generated indexes, source listings and the redirect index.html: crawled, not rendered.
 NOT_CONTENT = re.compile(r"^(index|genindex|search|py-modindex)\.html$|^_modules/")
 
@@ -63,20 +59,10 @@ def html_dir() -> Path:
 # --- a static server on 127.0.0.1 -------------------------------------------------------------
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-
 @pytest.fixture(scope="module")
 def server(html_dir):
-    handler = functools.partial(_QuietHandler, directory=str(html_dir))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(html_dir) as base:
+        yield base
 
 
 # --- crawl (no browser needed) -----------------------------------------------------------------
@@ -217,98 +203,6 @@ def test_bibliography_resolves(crawl, server):
 
 
 # --- the browser -------------------------------------------------------------------------------
-
-
-class Chromium:
-    """Headless Chromium driven through the DevTools protocol over a websocket."""
-
-    FLAGS = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-default-apps",
-        "--disable-extensions",
-        "--no-first-run",
-        "--no-default-browser-check",
-        "--mute-audio",
-        # nothing but the local server resolves: the book must work offline
-        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-        "--remote-allow-origins=*",
-        "--remote-debugging-port=0",
-        "--window-size=1280,900",
-    ]
-
-    def __init__(self, executable: str):
-        import websocket  # websocket-client, in the test extra
-
-        self.profile = tempfile.mkdtemp(prefix="vaelearn-chromium-")
-        self.proc = subprocess.Popen(
-            [executable, *self.FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        port_file = Path(self.profile) / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not port_file.exists() or not port_file.read_text().strip():
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.close()
-                raise RuntimeError("Chromium did not start (no DevToolsActivePort)")
-            time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
-            targets = json.load(r)
-        page = next(t for t in targets if t.get("type") == "page")
-        self.ws = websocket.create_connection(
-            page["webSocketDebuggerUrl"], timeout=60, suppress_origin=True
-        )
-        self._id = 0
-        self.send("Page.enable")
-        self.send("Runtime.enable")
-
-    def send(self, method: str, **params):
-        self._id += 1
-        msg_id = self._id
-        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv())
-            if msg.get("id") == msg_id:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg.get("result", {})
-
-    def open(self, url: str, timeout: float = 30.0) -> None:
-        """Navigate and wait until this URL's document has fully loaded."""
-        self.send("Page.navigate", url=url)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            state = self.evaluate("document.readyState + ' ' + location.href")
-            if state == f"complete {url}":
-                return
-            time.sleep(0.05)
-        raise TimeoutError(f"{url} did not load in {timeout} s")
-
-    def evaluate(self, expression: str):
-        result = self.send(
-            "Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True
-        )
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def close(self) -> None:
-        try:
-            self.ws.close()
-        except Exception:
-            pass
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        shutil.rmtree(self.profile, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

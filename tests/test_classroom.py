@@ -20,6 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from notebook_cells import code_cell, markdown_cell, solution_cell, test_cell
 
 from vaelearn.classroom import (
     CSV_COLUMNS,
@@ -33,7 +34,6 @@ from vaelearn.classroom import (
     solution_lines,
 )
 from vaelearn.classroom.sandbox import bwrap_problem
-from vaelearn.notebooks import code_cell, markdown_cell, solution_cell, test_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))

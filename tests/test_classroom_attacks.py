@@ -21,10 +21,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from notebook_cells import code_cell, markdown_cell, solution_cell, test_cell
 
 from vaelearn.classroom import Limits, grade
 from vaelearn.classroom.sandbox import bwrap_problem
-from vaelearn.notebooks import code_cell, markdown_cell, solution_cell, test_cell
 
 pytestmark = pytest.mark.skipif(bwrap_problem() is not None,
                                 reason=f"no bubblewrap sandbox here: {bwrap_problem()}")

@@ -1,8 +1,8 @@
-"""vaelearn.data: the 8x8 digits, IDX/MNIST parsing, checksummed download, binarisation, toy sets.
+"""vaelearn.data: the 8x8 digits, IDX/MNIST parsing, checksummed download, binarisation.
 
 Oracles: scikit-learn's raw digits (integers 0..16), IDX headers written byte by byte with
-``struct`` here (not with ``write_idx``), the published MNIST label counts, MD5 sums from
-FACTS.md, and closed forms of the toy curves.
+``struct`` here (not with ``write_idx``), the MNIST label counts (tests/oracles.py), MD5 sums of
+tiny files written here.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import oracles as O
 import pytest
 
 from vaelearn import data
@@ -147,6 +148,22 @@ def _tiny_images(n=5):
     )
 
 
+def write_idx(path, array) -> Path:
+    """Write ``array`` as an IDX file (gzip when ``path`` ends in ``.gz``): the inverse of
+    ``data.read_idx``, for the round trip below (test-only, so it lives here)."""
+    array = np.asarray(array)
+    code = data._IDX_CODES[array.dtype.newbyteorder("=")]
+    header = bytes([0, 0, code, array.ndim]) + b"".join(
+        int(s).to_bytes(4, "big") for s in array.shape
+    )
+    payload = header + np.ascontiguousarray(array, dtype=data._IDX_TYPES[code]).tobytes()
+    path = Path(path)
+    if path.suffix == ".gz":
+        payload = gzip.compress(payload, mtime=0)
+    path.write_bytes(payload)
+    return path
+
+
 def _write_tiny_mnist(root: Path, n_train=5, n_test=3) -> dict[str, Path]:
     root.mkdir(parents=True, exist_ok=True)
     out = {}
@@ -183,7 +200,7 @@ def test_write_idx_read_idx_round_trip(tmp_path, dtype):
     if dtype == "uint8":
         a = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
     for name in ("r.idx", "r.idx.gz"):
-        b = data.read_idx(data.write_idx(tmp_path / name, a))
+        b = data.read_idx(write_idx(tmp_path / name, a))
         assert b.dtype == a.dtype and np.array_equal(a, b)
 
 
@@ -205,10 +222,9 @@ def test_load_mnist_real_files():
     d = data.load_mnist(MNIST_ROOT, download=False)
     assert d.x_train.shape == (60000, 784) and d.x_test.shape == (10000, 784)
     assert d.x_train.min() == 0.0 and d.x_train.max() == 1.0
-    # published label counts (LeCun et al. 1998; FACTS.md for the test set)
-    assert np.bincount(d.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-    train_counts = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
-    assert np.bincount(d.y_train).tolist() == train_counts
+    # label counts of the official files (LeCun et al. 1998; tests/oracles.py)
+    assert tuple(np.bincount(d.y_test)) == O.MNIST_TEST_LABEL_COUNTS
+    assert tuple(np.bincount(d.y_train)) == O.MNIST_TRAIN_LABEL_COUNTS
     assert d.y_train[0] == 5 and d.y_test[0] == 7  # the famous first images
 
 
@@ -381,53 +397,3 @@ def test_cache_dir_env(monkeypatch, tmp_path):
     assert data.mnist_cache_dir() == tmp_path / "mnist"
     monkeypatch.delenv(data.DATA_ENV)
     assert data.mnist_cache_dir().name == "mnist"
-
-
-# ------------------------------------------------------------------------------------------
-# toy 2-D sets
-# ------------------------------------------------------------------------------------------
-
-
-def test_make_circle():
-    x, t = data.make_circle(300, radius=2.0, noise=0.0, seed=1)
-    assert x.shape == (300, 2) and t.shape == (300,)
-    assert np.allclose(x, 2.0 * np.column_stack([np.cos(t), np.sin(t)]), atol=1e-12)
-    xn, _ = data.make_circle(300, radius=2.0, noise=0.1, seed=1)
-    # the noise is N(0, 0.1^2 I): the residual has standard deviation 0.1 (about 5% error on 600)
-    assert np.std(xn - x) == pytest.approx(0.1, rel=0.15)
-    assert np.array_equal(data.make_circle(10, seed=5)[0], data.make_circle(10, seed=5)[0])
-    assert not np.array_equal(data.make_circle(10, seed=5)[0], data.make_circle(10, seed=6)[0])
-
-
-def test_make_moons():
-    x, y = data.make_moons(101, noise=0.0, seed=0)
-    assert x.shape == (101, 2) and np.bincount(y).tolist() == [51, 50]
-    upper, lower = x[y == 0], x[y == 1]
-    assert np.allclose(np.hypot(*upper.T), 1.0)  # unit half circle, y >= 0
-    assert np.all(upper[:, 1] >= -1e-12)
-    assert np.allclose(np.hypot(lower[:, 0] - 1.0, lower[:, 1] - 0.5), 1.0)
-
-
-@pytest.mark.parametrize("x_dim", [2, 5])
-def test_make_curve_is_an_isometric_1d_curve(x_dim):
-    x, t = data.make_curve(50, x_dim=x_dim, noise=0.0, seed=2)
-    assert x.shape == (50, x_dim) and np.all(np.abs(t) <= 1)
-    c = np.column_stack([t, 0.5 * np.sin(np.pi * t)])
-    if x_dim == 2:
-        assert np.allclose(x, c, atol=1e-12)
-    # an orthonormal embedding keeps every pairwise distance
-    dx = np.linalg.norm(x[:, None] - x[None], axis=-1)
-    dc = np.linalg.norm(c[:, None] - c[None], axis=-1)
-    assert np.allclose(dx, dc, atol=1e-12)
-    assert np.linalg.matrix_rank(x - x.mean(0), tol=1e-9) == 2
-
-
-def test_toy_sets_reject_bad_arguments():
-    with pytest.raises(ValueError, match="n must"):
-        data.make_circle(0)
-    with pytest.raises(ValueError, match="noise"):
-        data.make_moons(10, noise=-1)
-    with pytest.raises(ValueError, match="x_dim"):
-        data.make_curve(10, x_dim=1)
-    with pytest.raises(ValueError, match="seed"):
-        data.make_circle(10, seed="a")

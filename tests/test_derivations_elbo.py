@@ -1,4 +1,5 @@
-"""Every derivation of lessons 04-05 verifies, and its result agrees with independent numbers."""
+"""The derivations of lessons 04-05 agree with independent numbers (that each verifies: the
+catalogue, tests/test_derivations.py)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,12 @@ import dataclasses
 import math
 
 import numpy as np
+import oracles as O
 import pytest
 import sympy as sp
 
 from vaelearn import elbo, likelihoods
 from vaelearn.derivations import elbo as D
-
-
-@pytest.mark.parametrize("name", D.__all__)
-def test_every_derivation_verifies(name):
-    d = getattr(D, name)()
-    assert len(d) >= 2
-    assert d.verify().verified
-    assert d.latex().startswith(r"\begin{aligned}")
 
 
 def _value(d, **values):
@@ -29,9 +23,10 @@ def _value(d, **values):
 
 
 def test_exact_decomposition_matches_fact_numbers():
-    # x = 1, q = N(0, 1): ELBO + KL = log p(x) = -1.5155121 (FACTS.md, 7 decimals)
+    # x = 1, q = N(0, 1): ELBO + KL = log p(x) = -(1/2) ln(4 pi) - 1/4 (x ~ N(0, 2)),
+    # typed to 7 decimals in tests/oracles.py
     d = D.elbo_decomposition_exact()
-    assert abs(_value(d, x=1.0, m=0.0, v=1.0) - (-1.5155121)) < 1e-7
+    assert abs(_value(d, x=1.0, m=0.0, v=1.0) - O.LOG_EVIDENCE_X1) < 1e-7
     # and agrees with the library's closed forms for other guides
     model = elbo.LinearGaussian()
     for x, m, v in [(1.0, 0.3, 0.2), (-2.0, 1.0, 3.0)]:
@@ -50,8 +45,8 @@ def test_posterior_factorisation_numerically():
 
 def test_kl_result_matches_library_and_fact():
     d = D.kl_to_standard_normal()
-    # FACTS.md: KL(N(0, 1/4) || N(0, 1)) = 0.3181472
-    assert abs(_value(d, mu=0.0, sigma=0.5) - 0.3181472) < 1e-7
+    # KL(N(0, 1/4) || N(0, 1)) = (1/4 - 1 + ln 4) / 2 (tests/oracles.py)
+    assert abs(_value(d, mu=0.0, sigma=0.5) - O.KL_QUARTER_NATS) < 1e-7
     mu, lv = np.array([[0.7]]), np.array([[-0.4]])
     oracle = likelihoods.kl_std_normal(mu, lv)[0]
     assert abs(_value(d, mu=0.7, sigma=math.exp(-0.2)) - oracle) < 1e-12

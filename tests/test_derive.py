@@ -1,14 +1,16 @@
-"""vaelearn.derive: every shipped derivation verifies, and the verifier rejects wrong steps.
+"""vaelearn.derive: the verifier accepts right steps and rejects wrong ones.
 
 Each rule gets a correct step (accepted) and a deliberately wrong one (rejected with a
 DerivationError that names the step), so a passing derivation means something. The results of the
 lesson 01 derivations are also compared with vaelearn.info numerically (independent code paths:
-sympy's symbolic result vs the NumPy formula).
+sympy's symbolic result vs the NumPy formula). That every shipped derivation verifies, renders and
+rejects a corrupted step is checked in one place: the catalogue, tests/test_derivations.py.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import oracles as O
 import pytest
 import sympy as sp
 
@@ -21,28 +23,6 @@ t = sp.Symbol("t", positive=True)
 a = sp.Symbol("a", positive=True)
 f = sp.Symbol("f")
 
-ALL_DERIVATIONS = [
-    dinfo.bernoulli_entropy_maximum,
-    dinfo.kl_gaussians,
-    dinfo.gibbs_inequality,
-    dinfo.optimal_code_lengths,
-]
-
-
-# -- the shipped derivations ---------------------------------------------------------------------
-@pytest.mark.parametrize("make", ALL_DERIVATIONS, ids=lambda m: m.__name__)
-def test_every_derivation_verifies(make):
-    d = make()
-    assert not d.verified
-    assert d.verify() is d and d.verified
-    assert len(d) >= 3
-    # Renders: LaTeX with one row per step, markdown with every sentence, plain text numbered.
-    assert d.latex().count(r"\text{") == len(d)
-    md = d._repr_markdown_()
-    assert all(s.text in md for s in d.steps)
-    assert f"{len(d)}. " in str(d)
-
-
 def test_kl_gaussians_result_matches_info_kl_normal():
     d = dinfo.kl_gaussians().verify()
     rel = d.conclusion
@@ -53,8 +33,8 @@ def test_kl_gaussians_result_matches_info_kl_normal():
         mq, mp = rng.normal(size=2)
         sq, sp_ = rng.uniform(0.2, 3.0, size=2)
         assert abs(fn(mq, sq, mp, sp_) - info.kl_normal(mq, sq**2, mp, sp_**2)) < 1e-12
-    # FACTS.md: KL(N(0, 1/4) || N(0, 1)) = 0.3181472.
-    assert abs(fn(0.0, 0.5, 0.0, 1.0) - 0.3181472) < 5e-8
+    # KL(N(0, 1/4) || N(0, 1)), typed from its closed form (tests/oracles.py)
+    assert abs(fn(0.0, 0.5, 0.0, 1.0) - O.KL_QUARTER_NATS) <= O.tol("KL_QUARTER_NATS")
 
 
 def test_bernoulli_maximum_is_one_bit():
@@ -170,27 +150,6 @@ def test_ref_checks_against_an_earlier_step():
     check(steps)
     steps[2] = ("derivative of step 1", 2 * x, {"rule": "diff", "wrt": x, "ref": 1})
     rejects(steps, 3)
-
-
-@pytest.mark.parametrize("make", ALL_DERIVATIONS, ids=lambda m: m.__name__)
-def test_corrupting_any_checked_step_is_rejected(make):
-    """Perturb each checked step of a shipped derivation: the verifier must notice."""
-    good = make()
-    for k, st in enumerate(good.steps):
-        if k == 0 or st.rule in ("given", "definition"):
-            continue
-        bad = Derivation(good.title)
-        for j, s in enumerate(good.steps):
-            expr = s.expr
-            if j == k:
-                # Add 1/7 to the value: wrong by a constant.
-                if isinstance(expr, sp.Equality):
-                    expr = sp.Eq(expr.lhs, expr.rhs + sp.Rational(1, 7))
-                else:
-                    expr = expr + sp.Rational(1, 7)
-            bad.step(s.text, expr, rule=s.rule, **s.options)
-        with pytest.raises(DerivationError, match=f"step {k + 1} "):
-            bad.verify()
 
 
 # -- API errors ---------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Gradient estimators of lesson 06 against exact oracles.
 
-Oracles: the single-sample variances of Mohamed et al. (2020, Fig. 2), typed here from the paper /
-FACTS.md (not computed by vaelearn); the exact gradient 5.7281641 of E[x^2 + sin x] for
-x ~ N(phi^3, e^(2 phi)) at phi = 1/2 (FACTS.md); the baseline results of a hand calculation.
+Oracles (tests/oracles.py, where each is checked against its formula): the single-sample
+variances of Mohamed et al. (2020, Fig. 2); the exact gradient 5.7281641 of E[x^2 + sin x] for
+x ~ N(phi^3, e^(2 phi)) at phi = 1/2 (a closed form); the baseline results of a hand calculation.
 
 Monte Carlo tolerance: a sample variance s^2 over n draws has standard error
 sqrt((m4 - s^4) / n) (m4 the fourth central moment); a sample mean has s / sqrt(n). We accept
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import matplotlib
 import numpy as np
+import oracles as O
 import pytest
 import sympy as sp
 
@@ -30,15 +31,7 @@ N_DRAWS = 200_000
 Z = 5.0  # standard errors
 
 
-def exact_variances(k):
-    """Mohamed et al. 2020, Fig. 2: f = (x - k)^2, mu = sigma = 1, a = 1 - k."""
-    a = 1.0 - k
-    return {
-        ("pathwise", "mean"): 4.0,
-        ("pathwise", "std"): 4 * a**2 + 8,
-        ("score", "mean"): a**4 + 14 * a**2 + 15,
-        ("score", "std"): 2 * a**4 + 60 * a**2 + 74,
-    }
+exact_variances = O.mohamed_variances  # Mohamed et al. 2020, Fig. 2: f = (x - k)^2
 
 
 def quad(k):
@@ -153,10 +146,10 @@ def test_baseline_derivation_and_monte_carlo():
 
 def test_expected_cost_derivation_values():
     d = reparam.expected_cost_gradient().verify()
-    assert abs(float(d.result.rhs) - 5.7281641) < 1e-7  # FACTS.md, 8 significant digits
+    assert abs(float(d.result.rhs) - O.EXPECTED_COST_GRADIENT_HALF) < 1e-7  # 7 decimals typed
     ef = d.steps[3].expr.rhs
     phi = next(iter(ef.free_symbols))
-    assert abs(float(ef.subs(phi, sp.Rational(1, 2))) - 2.7659334) < 1e-7
+    assert abs(float(ef.subs(phi, sp.Rational(1, 2))) - O.EXPECTED_COST_HALF) < 1e-7
 
 
 # ------------------------------------------------------------------- unbiasedness
@@ -175,7 +168,7 @@ def test_pathwise_unbiased_numpy():
                               lambda x: 2 * x + np.cos(x))
     g = dm * gm[:, 0] + ds * gs[:, 0]  # chain rule to d/dphi
     m, se = mean_and_se(g)
-    assert abs(m - 5.7281641) < Z * se, (m, se)
+    assert abs(m - O.EXPECTED_COST_GRADIENT_HALF) < Z * se, (m, se)
 
 
 def test_pathwise_unbiased_torch_autograd_and_score():
@@ -184,10 +177,10 @@ def test_pathwise_unbiased_torch_autograd_and_score():
     f = lambda x: (x**2 + torch.sin(x)).sum(-1)  # noqa: E731
     gm, gs = TH.pathwise_grad(f, mean, std, eps)
     m, se = mean_and_se(dm * gm[:, 0] + ds * gs[:, 0])
-    assert abs(m - 5.7281641) < Z * se, (m, se)
+    assert abs(m - O.EXPECTED_COST_GRADIENT_HALF) < Z * se, (m, se)
     sm, ss = TH.score_function_grad(f, mean, std, eps, baseline="leave-one-out")
     m, se = mean_and_se(dm * sm[:, 0] + ds * ss[:, 0])
-    assert abs(m - 5.7281641) < Z * se, (m, se)
+    assert abs(m - O.EXPECTED_COST_GRADIENT_HALF) < Z * se, (m, se)
 
 
 def test_linear_cost_variance_grows_with_dimension():
@@ -209,29 +202,6 @@ def test_linear_cost_variance_grows_with_dimension():
 # ------------------------------------------------------------------- backends agree
 
 
-def test_backends_agree_float64():
-    rng = np.random.default_rng(9)
-    eps = rng.standard_normal((300, 3))
-    mean, std = rng.normal(size=3), rng.uniform(0.5, 2, size=3)
-    f = lambda x: ((x - 0.3) ** 2).sum(-1) + x[..., 0] ** 3  # noqa: E731
-    df = lambda x: 2 * (x - 0.3) + 3 * (x[..., :1] ** 2) * (np.arange(3) == 0)  # noqa: E731
-
-    def df_t(x):
-        return 2 * (x - 0.3) + 3 * (x[..., :1] ** 2) * torch.as_tensor(np.arange(3) == 0)
-
-    for baseline in (None, 1.5, rng.normal(size=300), "leave-one-out"):
-        a = NP.score_function_grad(f, mean, std, eps, baseline)
-        b = TH.score_function_grad(f, mean, std, eps, baseline)
-        for u, w in zip(a, b, strict=True):
-            np.testing.assert_allclose(w, u, rtol=1e-12, atol=1e-12)  # float64 rounding only
-    a = NP.pathwise_grad(f, mean, std, eps, df)
-    for b in (TH.pathwise_grad(f, mean, std, eps, df_t), TH.pathwise_grad(f, mean, std, eps)):
-        for u, w in zip(a, b, strict=True):
-            np.testing.assert_allclose(w, u, rtol=1e-12, atol=1e-12)
-    for u, w in zip(NP.estimator_mean_var(a[0]), TH.estimator_mean_var(a[0]), strict=True):
-        np.testing.assert_allclose(w, u, rtol=1e-12)
-
-
 def test_torch_tensors_in_tensors_out_with_graph():
     mean = torch.tensor([0.5, -0.2], dtype=torch.float64, requires_grad=True)
     std = torch.tensor([1.0, 2.0], dtype=torch.float64)
@@ -247,24 +217,23 @@ def test_torch_tensors_in_tensors_out_with_graph():
 # ------------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("B", [NP, TH], ids=["numpy", "torch"])
-def test_bad_input_raises(B):
+def test_bad_input_raises(backend):
     f = lambda x: (x**2).sum(-1)  # noqa: E731
     m, s, e = np.zeros(2), np.ones(2), np.zeros((5, 2))
     bad = [
-        (lambda: B.score_function_grad(f, m, -s, e), "std"),
-        (lambda: B.score_function_grad(f, m, s, np.zeros((5, 3))), "eps"),
-        (lambda: B.score_function_grad(f, m, s, np.zeros(5)), "eps"),
-        (lambda: B.score_function_grad(f, np.zeros(3), s, e), "mean"),
-        (lambda: B.score_function_grad(f, m * np.nan, s, e), "mean"),
-        (lambda: B.score_function_grad("f", m, s, e), "f"),
-        (lambda: B.score_function_grad(lambda x: x**2, m, s, e), "f"),
-        (lambda: B.score_function_grad(f, m, s, e, baseline="mean"), "baseline"),
-        (lambda: B.score_function_grad(f, m, s, e, baseline=np.ones(4)), "baseline"),
-        (lambda: B.score_function_grad(f, m, s, e, baseline=np.inf), "baseline"),
-        (lambda: B.pathwise_grad(f, m, s, e, df=3), "df"),
-        (lambda: B.pathwise_grad(f, m, s, e, df=lambda x: 2 * x[:, :1]), "df"),
-        (lambda: B.estimator_mean_var(np.ones(1)), "samples"),
+        (lambda: backend.score_function_grad(f, m, -s, e), "std"),
+        (lambda: backend.score_function_grad(f, m, s, np.zeros((5, 3))), "eps"),
+        (lambda: backend.score_function_grad(f, m, s, np.zeros(5)), "eps"),
+        (lambda: backend.score_function_grad(f, np.zeros(3), s, e), "mean"),
+        (lambda: backend.score_function_grad(f, m * np.nan, s, e), "mean"),
+        (lambda: backend.score_function_grad("f", m, s, e), "f"),
+        (lambda: backend.score_function_grad(lambda x: x**2, m, s, e), "f"),
+        (lambda: backend.score_function_grad(f, m, s, e, baseline="mean"), "baseline"),
+        (lambda: backend.score_function_grad(f, m, s, e, baseline=np.ones(4)), "baseline"),
+        (lambda: backend.score_function_grad(f, m, s, e, baseline=np.inf), "baseline"),
+        (lambda: backend.pathwise_grad(f, m, s, e, df=3), "df"),
+        (lambda: backend.pathwise_grad(f, m, s, e, df=lambda x: 2 * x[:, :1]), "df"),
+        (lambda: backend.estimator_mean_var(np.ones(1)), "samples"),
     ]
     for call, name in bad:
         with pytest.raises(ValueError, match=name):

@@ -6,7 +6,6 @@ import sympy as sp
 
 import vaelearn
 from vaelearn.data import load_digits
-from vaelearn.derivations import collapse
 from vaelearn.derive import Derivation, DerivationError
 
 
@@ -44,18 +43,8 @@ def test_k1_bound_is_the_elbo_with_monte_carlo_kl(trained):
     )
 
 
-def test_iwae_bound_agrees_between_backends(trained):
-    # float64 on both sides: agreement to 1e-10 relative.
-    vae, x = trained
-    T = vaelearn.get_backend("torch")
-    tv = T.VAE(x_dim=64, hidden_dims=(32,), z_dim=4, seed=0)
-    tv.set_params(vae.get_params())
-    eps = vae.sample_eps(x.shape[0], np.random.default_rng(2), 5)
-    np.testing.assert_allclose(tv.iwae_bound(x, eps), vae.iwae_bound(x, eps), rtol=1e-10)
-
-
-def test_iwae_above_elbo_derivation_verifies_and_can_fail():
-    collapse.iwae_above_elbo().verify()
+def test_iwae_above_elbo_in_the_wrong_direction_fails():
+    # collapse.iwae_above_elbo itself verifies in tests/test_derivations.py
     a, b = sp.symbols("a b", positive=True)
     wrong = Derivation("wrong direction")
     wrong.step("The two-sample bound.", sp.log((a**2 + b**2) / 2), rule="given")

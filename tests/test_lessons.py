@@ -219,7 +219,7 @@ def test_lesson_keeps_library_code_in_vaelearn(path):
 
 
 def test_library_code_rule_can_fail():
-    from vaelearn.notebooks import code_cell
+    from notebook_cells import code_cell
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [code_cell("class Encoder:\n    pass"), code_cell("def f(x):\n" + "    x\n" * 20)]
@@ -263,7 +263,7 @@ def test_outputs_print_no_roundoff(path):
 
 
 def test_roundoff_rule_can_fail():
-    from vaelearn.notebooks import code_cell
+    from notebook_cells import code_cell
 
     def notebook(*texts):
         nb = nbformat.v4.new_notebook()

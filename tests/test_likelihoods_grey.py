@@ -38,7 +38,7 @@ TORCH_REGION = np.concatenate([
     [0.0, 1e-12, -1e-9, 3e-7, -5e-5, 9.9e-5, 1e-4, -0.0999, 0.1, 0.25, -0.5, 0.9999, 1.0],
     np.linspace(-15, 10, 26), [-30.5, -31.0, -33.0, -35.0, -36.0],
 ])
-# the whole range the issue asks for
+# the whole range the functions promise to handle: |logit| up to 1e4
 ALL_LOGITS = np.concatenate([TORCH_REGION, [12.0, 15.0, 20.0, 30.5, 36.0, 50.0, -50.0, 100.0,
                                             -700.0, 800.0, 3e3, -1e4, 1e4]])
 
@@ -61,13 +61,6 @@ def _torch_cb(l):
 # ------------------------------------------------------------------------------ derivations
 
 
-@pytest.mark.parametrize("make", [dcb.log_norm, dcb.mean, dcb.log_norm_gradient],
-                         ids=lambda m: m.__name__)
-def test_derivations_verify(make):
-    d = make()
-    assert d.verify().verified and len(d) >= 4
-
-
 def test_series_constants_are_the_derived_taylor_coefficients():
     # the code's constants are floats of the sympy-derived rationals, to the last bit
     coefs = dcb.log_norm_series(len(nd._CB_LOG_NORM_SERIES) + 1)
@@ -85,27 +78,25 @@ def test_series_constants_are_the_derived_taylor_coefficients():
 # ------------------------------------------------------------------------------ values
 
 
-@pytest.mark.parametrize("B", [vn, vt], ids=["numpy", "torch"])
-def test_cb_log_density_matches_torch_distribution(B):
+def test_cb_log_density_matches_torch_distribution(backend):
     x = np.linspace(0, 1, 11)
     l = TORCH_REGION
     xx, ll = np.meshgrid(x, l)
-    ours = np.asarray(B.log_px_given_z_continuous_bernoulli(xx[..., None], ll[..., None]))
+    ours = np.asarray(backend.log_px_given_z_continuous_bernoulli(xx[..., None], ll[..., None]))
     ref = _torch_cb(ll).log_prob(torch.as_tensor(xx)).numpy()
     err = np.abs(ours - ref) / np.maximum(1, np.abs(ref))
     assert err.max() < 1e-12, err.max()
     mean_ref = _torch_cb(l).mean.numpy()
-    assert np.max(np.abs(np.asarray(B.continuous_bernoulli_mean(l)) - mean_ref)) < 1e-12
+    assert np.max(np.abs(np.asarray(backend.continuous_bernoulli_mean(l)) - mean_ref)) < 1e-12
 
 
-@pytest.mark.parametrize("B", [vn, vt], ids=["numpy", "torch"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_log_norm_and_mean_against_50_digits_everywhere(B, dtype):
+def test_log_norm_and_mean_against_50_digits_everywhere(backend, dtype):
     # float64: a few ulp; float32: a few float32 ulp (2e-7 relative), up to |logit| = 1e4
     tol = {"float64": 4e-16, "float32": 2.4e-7}[dtype]
     l = ALL_LOGITS.astype(dtype)
-    got = np.asarray(B.continuous_bernoulli_log_norm(l))
-    mean = np.asarray(B.continuous_bernoulli_mean(l))
+    got = np.asarray(backend.continuous_bernoulli_log_norm(l))
+    mean = np.asarray(backend.continuous_bernoulli_mean(l))
     assert got.dtype == dtype and mean.dtype == dtype
     for li, g, m in zip(l, got, mean, strict=True):
         ref = float(_mp_log_norm(li))
@@ -138,21 +129,20 @@ def test_mean_is_not_lambda():
     assert np.abs(m - lam)[[0, 3]].min() > 0.1
 
 
-@pytest.mark.parametrize("B", [vn, vt], ids=["numpy", "torch"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_stable_at_plus_minus_1e4(B, dtype):
+def test_stable_at_plus_minus_1e4(backend, dtype):
     l = np.array([-1e4, 1e4], dtype=dtype)
     x = np.array([0.0, 1.0], dtype=dtype)
-    lp = np.asarray(B.log_px_given_z_continuous_bernoulli(x[:, None], l[:, None]))
+    lp = np.asarray(backend.log_px_given_z_continuous_bernoulli(x[:, None], l[:, None]))
     # exact: x l - softplus(l) + log(|l| / tanh(|l|/2)) = log 1e4 at the mode (x = 0 for l < 0,
     # x = 1 for l > 0), rounded to the dtype
     rel = {"float64": 1e-15, "float32": 2e-7}[dtype]
     np.testing.assert_allclose(lp, [math.log(1e4)] * 2, rtol=rel)
-    m = np.asarray(B.continuous_bernoulli_mean(l))
+    m = np.asarray(backend.continuous_bernoulli_mean(l))
     np.testing.assert_allclose(m, [1e-4, 1 - 1e-4], rtol=rel)  # 1/|l| - 1/expm1(|l|), e^-1e4 = 0
-    s = np.asarray(B.continuous_bernoulli_sample(l, np.array([0.5, 0.5], dtype=dtype)))
+    s = np.asarray(backend.continuous_bernoulli_sample(l, np.array([0.5, 0.5], dtype=dtype)))
     np.testing.assert_allclose(s, [math.log(2) / 1e4, 1 - math.log(2) / 1e4], rtol=rel, atol=0)
-    g = np.asarray(B.log_px_given_z_continuous_bernoulli_backward(x[:, None], l[:, None]))
+    g = np.asarray(backend.log_px_given_z_continuous_bernoulli_backward(x[:, None], l[:, None]))
     assert np.all(np.isfinite(g))
 
 
@@ -166,11 +156,10 @@ def _mp_cdf(x, l):
     return mpmath.expm1(l * x) / mpmath.expm1(l)
 
 
-@pytest.mark.parametrize("B", [vn, vt], ids=["numpy", "torch"])
-def test_inverse_cdf_sampling(B):
+def test_inverse_cdf_sampling(backend):
     u = np.array([0.0, 1e-9, 0.1, 0.37, 0.5, 0.9, 1 - 1e-9, 1.0])
     for l in [-300.0, -35.0, -5.0, -1e-7, 0.0, 4e-7, 0.3, 2.0, 29.9, 30.0, 60.0, 900.0]:
-        x = np.asarray(B.continuous_bernoulli_sample(np.full_like(u, l), u))
+        x = np.asarray(backend.continuous_bernoulli_sample(np.full_like(u, l), u))
         assert np.all((x >= 0) & (x <= 1))
         # F(x) = u back, to float64 rounding of x times the density there (<= |l| e^...)
         for xi, ui in zip(x, u, strict=True):
@@ -214,14 +203,10 @@ def test_cb_backward_finite_differences():
     fd = _fd(lambda a: nd.log_px_given_z_continuous_bernoulli(x, a) * grad, l)
     # central differences with h = 1e-6: truncation h^2 |f'''| ~ 1e-12, round-off ~1e-10
     np.testing.assert_allclose(got, fd, atol=1e-8, rtol=0)
-    # torch autograd agrees with the written-out backward
-    lt = torch.tensor(l, requires_grad=True)
-    (vt.log_px_given_z_continuous_bernoulli(torch.tensor(x), lt) * torch.tensor(grad)).sum()\
-        .backward()
-    np.testing.assert_allclose(lt.grad.numpy(), got, atol=1e-13, rtol=0)
+    # torch autograd against this backward: tests/test_parity.py
 
 
-def test_categorical_backward_finite_differences_and_torch():
+def test_categorical_backward_finite_differences():
     rng = np.random.default_rng(2)
     logits = rng.normal(scale=2, size=(2, 5, 17))
     x = rng.integers(0, 17, size=(2, 5))
@@ -229,11 +214,7 @@ def test_categorical_backward_finite_differences_and_torch():
     got = nd.log_px_given_z_categorical_backward(x, logits, grad)
     fd = _fd(lambda a: nd.log_px_given_z_categorical(x, a) * grad, logits)
     np.testing.assert_allclose(got, fd, atol=1e-8, rtol=0)
-    lt = torch.tensor(logits, requires_grad=True)
-    (vt.log_px_given_z_categorical(torch.tensor(x), lt) * torch.tensor(grad)).sum().backward()
-    np.testing.assert_allclose(lt.grad.numpy(), got, atol=1e-14, rtol=0)
-    np.testing.assert_allclose(vt.log_px_given_z_categorical_backward(x, logits, grad), got,
-                               atol=1e-14, rtol=0)
+    # torch autograd and torch's written-out backward against this one: tests/test_parity.py
 
 
 def test_categorical_matches_torch_distribution_and_takes_grey_levels():
@@ -253,31 +234,15 @@ def test_categorical_matches_torch_distribution_and_takes_grey_levels():
                                -64 * math.log(17), rtol=1e-15)
 
 
-@pytest.mark.parametrize("B", [vn, vt], ids=["numpy", "torch"])
-def test_bad_inputs_are_named(B):
+def test_bad_inputs_are_named(backend):
     logits = np.zeros((2, 3, 17))
     with pytest.raises(ValueError, match="x_levels"):
-        B.log_px_given_z_categorical(np.full((2, 3), 17), logits)
+        backend.log_px_given_z_categorical(np.full((2, 3), 17), logits)
     with pytest.raises(ValueError, match="x_levels"):
-        B.log_px_given_z_categorical(np.full((2, 3), 0.5), logits)
+        backend.log_px_given_z_categorical(np.full((2, 3), 0.5), logits)
     with pytest.raises(ValueError, match="logits"):
-        B.log_px_given_z_categorical(np.zeros(3, dtype=int), np.zeros(3))
+        backend.log_px_given_z_categorical(np.zeros(3, dtype=int), np.zeros(3))
     with pytest.raises(ValueError, match="x_logits"):
-        B.log_px_given_z_continuous_bernoulli(np.zeros(3), np.array([0.0, np.nan, 1.0]))
+        backend.log_px_given_z_continuous_bernoulli(np.zeros(3), np.array([0.0, np.nan, 1.0]))
     with pytest.raises(ValueError, match="'u'"):
-        B.continuous_bernoulli_sample(np.zeros(2), np.array([0.5, 1.5]))
-
-
-def test_backends_agree():
-    rng = np.random.default_rng(4)
-    l = np.concatenate([rng.normal(scale=5, size=40), [0.0, 1e-7, 0.09, 0.11, 0.99, 1.01, 31.0]])
-    x = rng.uniform(size=l.shape)
-    u = rng.uniform(size=l.shape)
-    for name, args in [("continuous_bernoulli_log_norm", (l,)),
-                       ("continuous_bernoulli_mean", (l,)),
-                       ("continuous_bernoulli_sample", (l, u)),
-                       ("log_px_given_z_continuous_bernoulli", (x, l)),
-                       ("log_px_given_z_continuous_bernoulli_backward", (x, l))]:
-        a = np.asarray(getattr(vn, name)(*args))
-        b = np.asarray(getattr(vt, name)(*args))
-        np.testing.assert_allclose(b, a, rtol=1e-14, atol=1e-15, err_msg=name)
+        backend.continuous_bernoulli_sample(np.zeros(2), np.array([0.5, 1.5]))

@@ -1,9 +1,11 @@
-"""VQ-VAE (lesson 08): hand-written NumPy backward vs finite differences, NumPy vs torch."""
+"""VQ-VAE (lesson 08): hand-written NumPy backward vs finite differences.
+
+NumPy vs torch (loss, gradients, codes, training, checkpoints): tests/test_parity.py.
+"""
 
 import numpy as np
 import pytest
 
-import vaelearn
 from vaelearn.data import load_digits
 from vaelearn.numpy import vq as npvq
 
@@ -78,34 +80,6 @@ def test_encoder_grads_are_the_straight_through_surrogate(setup):
     # and the straight-through gradient is not the true one (which ignores the decoder)
     true_num = _fd(lambda: model.loss_and_grads(x)[0], model.params["encoder.out.W"], (0, 0))
     assert abs(true_num - grads["encoder.out.W"][0, 0]) > 1e-4
-
-
-def test_numpy_and_torch_agree_float64(setup):
-    model, x = setup
-    T = vaelearn.get_backend("torch")
-    tm = T.VQVAE(x_dim=64, hidden_dims=(8,), z_dim=3, n_codes=5, seed=1)
-    # same seed -> identical initial weights (both draw from numpy.random.default_rng)
-    for k, v in tm.get_params().items():
-        np.testing.assert_array_equal(v, model.params[k])
-    loss_np, g_np = model.loss_and_grads(x)
-    loss_t, g_t = tm.loss_and_grads(x)
-    assert loss_t == pytest.approx(loss_np, rel=1e-12)
-    for k in g_np:
-        np.testing.assert_allclose(g_t[k], g_np[k], rtol=1e-10, atol=1e-12, err_msg=k)
-    for k, v in model.loss_terms(x).items():
-        np.testing.assert_allclose(tm.loss_terms(x)[k], v, rtol=1e-12)
-    np.testing.assert_array_equal(tm.codebook_usage(x), model.codebook_usage(x))
-
-
-def test_training_agrees_between_backends():
-    x = load_digits().x_train[:200]
-    hists = []
-    for name in ("numpy", "torch"):
-        B = vaelearn.get_backend(name)
-        m = B.VQVAE(hidden_dims=(16,), z_dim=2, n_codes=4, seed=0)
-        hists.append(B.fit_vqvae(m, x, epochs=3, batch_size=50, lr=1e-2, seed=0))
-    np.testing.assert_allclose(hists[1]["train_loss"], hists[0]["train_loss"], rtol=1e-10)
-    assert hists[1]["perplexity"] == pytest.approx(hists[0]["perplexity"], rel=1e-12)
 
 
 def test_perplexity_oracles():

@@ -33,7 +33,6 @@ import numpy as np
 __all__ = [
     "PCA",
     "fit_pca",
-    "pca_reconstruction_errors",
     "principal_angles",
     "orthonormal_basis",
     "linear_autoencoder_weights",
@@ -41,7 +40,6 @@ __all__ = [
     "rotate_linear_autoencoder",
     "optimal_decoder",
     "optimal_linear_denoiser_scale",
-    "optimal_linear_denoiser",
     "linear_gaussian_denoising_data",
     "gaussian_corruption",
     "masking_corruption",
@@ -169,25 +167,6 @@ def fit_pca(x, k: int) -> PCA:
     idx = np.argmax(np.abs(components), axis=0)
     components *= np.sign(components[idx, np.arange(k)])
     return PCA(mean=mean, components=components, variances=variances)
-
-
-def pca_reconstruction_errors(x, ks) -> np.ndarray:
-    """Mean squared reconstruction error of PCA with ``k`` components, for each ``k`` in ``ks``.
-
-    On the data PCA is fitted to this equals ``sum_{j > k} lambda_j`` (the discarded variance).
-    Errors are summed over pixels and averaged over examples (lesson 02's table).
-
-    Parameters
-    ----------
-    x : array_like, shape (n, x_dim)
-    ks : sequence of int
-
-    Returns
-    -------
-    ndarray, shape (len(ks),)
-    """
-    x = _matrix("x", x)
-    return np.array([fit_pca(x, k).reconstruction_error(x).mean() for k in ks])
 
 
 # --- subspaces ------------------------------------------------------------------------------------
@@ -420,39 +399,6 @@ def optimal_linear_denoiser_scale(signal_var, noise_var):
         raise ValueError(f"argument 'noise_var' must be non-negative and finite, got {noise_var!r}")
     a = s2 / (s2 + n2)
     return float(a) if a.ndim == 0 else a
-
-
-def optimal_linear_denoiser(signal_cov, noise_var) -> np.ndarray:
-    """``A = Sigma (Sigma + sigma_n^2 I)^{-1}``: best linear map from ``y = x + n`` to ``x``.
-
-    For zero-mean ``x`` with covariance ``Sigma`` and white noise of variance ``sigma_n^2``,
-    ``x_hat = A y`` minimises ``E ||x - x_hat||^2``. ``A`` is symmetric, so with row vectors
-    ``x_hat = y @ A``. In the eigenbasis of ``Sigma`` it shrinks each direction by
-    :func:`optimal_linear_denoiser_scale` of its eigenvalue.
-
-    Parameters
-    ----------
-    signal_cov : array_like, shape (x_dim, x_dim)
-        Symmetric positive semi-definite covariance.
-    noise_var : float
-        ``sigma_n^2 > 0``.
-
-    Returns
-    -------
-    ndarray, shape (x_dim, x_dim)
-    """
-    cov = _matrix("signal_cov", signal_cov)
-    if cov.shape[0] != cov.shape[1] or not np.allclose(cov, cov.T, rtol=1e-10, atol=1e-12):
-        raise ValueError(
-            f"argument 'signal_cov' must be a symmetric square matrix, got shape {cov.shape}"
-        )
-    if np.linalg.eigvalsh(cov).min() < -1e-10 * max(1.0, np.abs(cov).max()):
-        raise ValueError("argument 'signal_cov' must be positive semi-definite")
-    n2 = float(noise_var)
-    if not np.isfinite(n2) or n2 <= 0:
-        raise ValueError(f"argument 'noise_var' must be positive and finite, got {noise_var!r}")
-    a = np.linalg.solve(cov + n2 * np.eye(cov.shape[0]), cov)  # (S + n2 I)^{-1} S, = its transpose
-    return 0.5 * (a + a.T)
 
 
 def linear_gaussian_denoising_data(n: int, signal_std, rng: np.random.Generator) -> np.ndarray:

@@ -26,7 +26,6 @@ __all__ = [
     "ppca_fit",
     "ppca_log_likelihood",
     "ppca_max_log_likelihood",
-    "ppca_posterior",
     "linear_vae_elbo",
     "linear_vae_elbo_mc",
     "linear_vae_grads",
@@ -35,7 +34,6 @@ __all__ = [
     "average_pool",
     "predicted_collapsed",
     "count_collapsed",
-    "active_units",
     "kl_per_dimension",
     "diagonal_posterior_gap",
 ]
@@ -253,24 +251,6 @@ def ppca_log_likelihood(x, W, mu, sigma2):
     r = np.linalg.solve(L, (x - mu).T)  # (d, n)
     logdet = 2 * np.log(np.diag(L)).sum()
     return -0.5 * (d * _LOG_2PI + logdet + (r**2).sum(axis=0))
-
-
-def ppca_posterior(x, W, mu, sigma2):
-    """Exact posterior of pPCA: ``p(z | x) = N(M^-1 W^T (x - mu), sigma2 M^-1)``. Lesson 07.
-
-    ``M = W^T W + sigma2 I_q``. The covariance is the same for every ``x``.
-
-    Returns
-    -------
-    z_mean : ndarray, shape (n, q)
-    z_cov : ndarray, shape (q, q)
-    """
-    x = _as_data(x)
-    d = x.shape[1]
-    W, mu, sigma2 = _check_W(W, d), _check_mu(mu, d), _check_sigma2(sigma2)
-    M = W.T @ W + sigma2 * np.eye(W.shape[1])
-    z_mean = np.linalg.solve(M, W.T @ (x - mu).T).T
-    return z_mean, sigma2 * np.linalg.inv(M)
 
 
 # --- the linear VAE -------------------------------------------------------------------------------
@@ -611,30 +591,6 @@ def count_collapsed(kl_per_dim, threshold=1e-2):
     if threshold <= 0:
         raise ValueError(f"argument 'threshold' must be positive, got {threshold!r}")
     return int(np.sum(kl < threshold))
-
-
-def active_units(z_mean, threshold=1e-2):
-    """Active units (Burda et al. 2015): dimensions with ``Var_x(E_q[z_j | x]) > threshold``.
-
-    Lessons 07-08. A collapsed dimension's posterior mean ignores ``x``, so its variance over the
-    data set is about 0; a used one varies (the prior's scale is 1).
-
-    Parameters
-    ----------
-    z_mean : array_like, shape (n, z_dim)
-        Posterior means of a data set (e.g. :func:`vaelearn.latent.encode_dataset`).
-    threshold : float, default 0.01
-
-    Returns
-    -------
-    int
-    """
-    z = np.asarray(z_mean, dtype=np.float64)
-    if z.ndim != 2 or z.shape[0] < 2 or not np.all(np.isfinite(z)):
-        raise ValueError("argument 'z_mean' must be a finite (n, z_dim) array with n >= 2")
-    if threshold <= 0:
-        raise ValueError(f"argument 'threshold' must be positive, got {threshold!r}")
-    return int(np.sum(z.var(axis=0) > threshold))
 
 
 def diagonal_posterior_gap(W, sigma2):

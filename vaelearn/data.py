@@ -1,4 +1,4 @@
-"""Data for the lessons: the embedded 8x8 digits, MNIST from its original files, toy 2-D sets.
+"""Data for the lessons: the embedded 8x8 digits and MNIST from its original files.
 
 * :func:`load_digits` -- scikit-learn's bundled 8x8 handwritten digits (1797 images), scaled to
   ``[0, 1]`` and split deterministically into 1437 training and 360 test images. It ships with
@@ -10,8 +10,6 @@
 * :func:`binarize` / :func:`threshold` -- Bernoulli decoders model pixels in ``{0, 1}``. *Static*
   binarisation fixes one binary image per example (a threshold, or one seeded sample);
   *dynamic* binarisation draws a fresh ``x_bin ~ Bernoulli(x)`` every epoch.
-* :func:`make_circle`, :func:`make_moons`, :func:`make_curve` -- small seeded point clouds for
-  pictures of what an autoencoder learns (lessons 02-03).
 
 Every array is a NumPy array; images are flattened to ``(n, x_dim)`` rows unless said otherwise.
 """
@@ -41,10 +39,6 @@ __all__ = [
     "fetch_mnist",
     "mnist_cache_dir",
     "read_idx",
-    "write_idx",
-    "make_circle",
-    "make_moons",
-    "make_curve",
 ]
 
 DATA_ENV = "VAELEARN_DATA"
@@ -335,39 +329,6 @@ def _parse_idx(buf: bytes, path: Path) -> np.ndarray:
     return arr.astype(dtype.newbyteorder("="))
 
 
-def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
-    """Write ``array`` as an IDX file (gzip-compressed when ``path`` ends in ``.gz``).
-
-    The inverse of :func:`read_idx`; used by the tests to make tiny MNIST-like files.
-
-    Parameters
-    ----------
-    path : path-like
-    array : ndarray
-        uint8, int8, int16, int32, float32 or float64; at least one dimension.
-
-    Returns
-    -------
-    pathlib.Path
-    """
-    array = np.asarray(array)
-    if array.ndim == 0:
-        raise ValueError("array must have at least one dimension")
-    native = array.dtype.newbyteorder("=")
-    if native not in _IDX_CODES:
-        raise ValueError(f"array has dtype {array.dtype}, which IDX cannot store")
-    code = _IDX_CODES[native]
-    header = bytes([0, 0, code, array.ndim]) + b"".join(
-        int(s).to_bytes(4, "big") for s in array.shape
-    )
-    payload = header + np.ascontiguousarray(array, dtype=_IDX_TYPES[code]).tobytes()
-    path = Path(path)
-    if path.suffix == ".gz":
-        payload = gzip.compress(payload, mtime=0)
-    path.write_bytes(payload)
-    return path
-
-
 # --------------------------------------------------------------------------------------------
 # MNIST
 # --------------------------------------------------------------------------------------------
@@ -628,123 +589,6 @@ def _read_mnist_part(path: Path, *, ndim: int, magic: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# Toy 2-D sets
-# --------------------------------------------------------------------------------------------
-
-
-def _check_n(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    return int(n)
-
-
-def _check_noise(noise: float) -> float:
-    if not np.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
-    return float(noise)
-
-
-def make_circle(
-    n: int = 500, *, radius: float = 1.0, noise: float = 0.05, seed: int | np.random.Generator = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Points on a noisy circle: ``x = r (cos t, sin t) + noise * N(0, I)``, ``t ~ U[0, 2 pi)``.
-
-    A 1-D manifold in 2-D: an autoencoder with a 1-D code can learn it, a linear one (PCA)
-    cannot (lesson 02).
-
-    Parameters
-    ----------
-    n : int, default 500
-    radius : float, default 1.0
-    noise : float, default 0.05
-        Standard deviation of the isotropic Gaussian noise.
-    seed : int or numpy.random.Generator, default 0
-
-    Returns
-    -------
-    x : ndarray, shape (n, 2)
-    t : ndarray, shape (n,)
-        The angle of each point, in ``[0, 2 pi)`` (colour points by it).
-    """
-    n, noise = _check_n(n), _check_noise(noise)
-    if not np.isfinite(radius) or radius <= 0:
-        raise ValueError(f"radius must be a finite number > 0, got {radius!r}")
-    rng = _as_rng(seed)
-    t = rng.uniform(0.0, 2.0 * np.pi, size=n)
-    x = radius * np.stack([np.cos(t), np.sin(t)], axis=1) + noise * rng.standard_normal((n, 2))
-    return x, t
-
-
-def make_moons(
-    n: int = 500, *, noise: float = 0.1, seed: int | np.random.Generator = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Two interleaved half circles ("two moons") with Gaussian noise.
-
-    Moon 0: ``(cos t, sin t)``; moon 1: ``(1 - cos t, 0.5 - sin t)``, ``t ~ U[0, pi]``.
-
-    Parameters
-    ----------
-    n : int, default 500
-        Total number of points; moon 0 gets ``ceil(n / 2)``.
-    noise : float, default 0.1
-    seed : int or numpy.random.Generator, default 0
-
-    Returns
-    -------
-    x : ndarray, shape (n, 2)
-    y : ndarray of int64, shape (n,)
-        Which moon (0 or 1).
-    """
-    n, noise = _check_n(n), _check_noise(noise)
-    rng = _as_rng(seed)
-    n0 = (n + 1) // 2
-    y = np.concatenate([np.zeros(n0, dtype=np.int64), np.ones(n - n0, dtype=np.int64)])
-    t = rng.uniform(0.0, np.pi, size=n)
-    upper = np.stack([np.cos(t), np.sin(t)], axis=1)
-    lower = np.stack([1.0 - np.cos(t), 0.5 - np.sin(t)], axis=1)
-    x = np.where(y[:, None] == 0, upper, lower) + noise * rng.standard_normal((n, 2))
-    return x, y
-
-
-def make_curve(
-    n: int = 500, *, x_dim: int = 2, noise: float = 0.05, seed: int | np.random.Generator = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """A 1-D manifold (a sine-shaped curve) embedded in ``x_dim`` dimensions, plus noise.
-
-    ``t ~ U[-1, 1]``, ``c(t) = (t, 0.5 sin(pi t))``; for ``x_dim > 2`` the curve is placed in a
-    random 2-D plane of ``R^x_dim`` (a seeded orthonormal map ``Q`` of shape ``(2, x_dim)``), so
-    ``x = c(t) Q + noise * N(0, I)``. The data have intrinsic dimension 1 whatever ``x_dim`` is.
-
-    Parameters
-    ----------
-    n : int, default 500
-    x_dim : int, default 2
-        Ambient dimension, >= 2.
-    noise : float, default 0.05
-    seed : int or numpy.random.Generator, default 0
-
-    Returns
-    -------
-    x : ndarray, shape (n, x_dim)
-    t : ndarray, shape (n,)
-        The position along the curve, in ``[-1, 1]``.
-    """
-    n, noise = _check_n(n), _check_noise(noise)
-    if isinstance(x_dim, bool) or not isinstance(x_dim, int | np.integer) or x_dim < 2:
-        raise ValueError(f"x_dim must be an int >= 2, got {x_dim!r}")
-    rng = _as_rng(seed)
-    t = rng.uniform(-1.0, 1.0, size=n)
-    curve = np.stack([t, 0.5 * np.sin(np.pi * t)], axis=1)
-    if x_dim == 2:
-        q = np.eye(2)
-    else:
-        q, _ = np.linalg.qr(rng.standard_normal((x_dim, 2)))  # orthonormal columns
-        q = q.T
-    x = curve @ q + noise * rng.standard_normal((n, x_dim))
-    return x, t
-
-
-# --------------------------------------------------------------------------------------------
 # Images with known generative factors (disentanglement, lesson 08)
 # --------------------------------------------------------------------------------------------
 
@@ -752,6 +596,12 @@ FACTOR_NAMES = ("x-position", "y-position", "width")
 """The columns of the factor array :func:`factor_images` returns, in order."""
 
 __all__ += ["FACTOR_NAMES", "factor_images"]
+
+
+def _check_n(n: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    return int(n)
 
 
 def factor_images(

@@ -38,7 +38,6 @@ __all__ = [
     "is_prefix_free",
     "kl_divergence",
     "kl_normal",
-    "kraft_sum",
     "mixture_pdf",
     "normal_pdf",
     "sample_message",
@@ -667,11 +666,6 @@ def is_prefix_free(code) -> bool:
     """True when no codeword is a prefix of another (so a bit stream decodes uniquely)."""
     code = sorted(_check_code(code))
     return all(not b.startswith(a) for a, b in zip(code, code[1:], strict=False))
-
-
-def kraft_sum(code) -> float:
-    r"""Kraft's sum :math:`\sum_i 2^{-\ell_i}`; at most 1 for any prefix-free code."""
-    return float(sum(2.0 ** -len(w) for w in _check_code(code)))
 
 
 def expected_code_length(p, code):

@@ -19,13 +19,11 @@ from ._checks import finite as _finite
 from ._checks import positive as _positive
 
 __all__ = [
-    "monte_carlo_kl_std_normal",
     "kl_std_normal",
     "gaussian_nll",
     "bernoulli_nll_with_logits",
     "optimal_sigma2",
     "nats_to_bits_per_dim",
-    "bits_per_dim_to_nats",
     "bernoulli_baseline_nats",
     "reduce_loss",
 ]
@@ -59,41 +57,6 @@ def kl_std_normal(z_mean, z_logvar) -> np.ndarray:
     if mu.shape != lv.shape:
         raise ValueError(f"arguments 'z_mean' {mu.shape} and 'z_logvar' {lv.shape} differ in shape")
     return -0.5 * np.sum(1.0 + lv - mu**2 - np.exp(lv), axis=1)
-
-
-def monte_carlo_kl_std_normal(z_mean, z_logvar, eps) -> tuple[np.ndarray, np.ndarray]:
-    """Monte Carlo estimate of ``KL(q || N(0, I))`` with ``q = N(mu, diag sigma^2)``.
-
-    ``KL ~= 1/L sum_l [log q(z_l) - log p(z_l)]`` with ``z_l = mu + sigma * eps_l``. Lesson 05
-    checks the closed form against it.
-
-    Parameters
-    ----------
-    z_mean, z_logvar : array_like, shape (batch_size, z_dim)
-    eps : array_like, shape (L, batch_size, z_dim)
-        Standard normal noise, one slice per sample.
-
-    Returns
-    -------
-    (estimate, std_error)
-        Each of shape ``(batch_size,)``, in nats. ``std_error`` is the sample standard deviation
-        of the ``L`` terms divided by ``sqrt(L)``.
-    """
-    mu, lv = _two_d("z_mean", z_mean), _two_d("z_logvar", z_logvar)
-    eps = _finite("eps", eps)
-    if mu.shape != lv.shape:
-        raise ValueError(f"arguments 'z_mean' {mu.shape} and 'z_logvar' {lv.shape} differ in shape")
-    if eps.ndim != 3 or eps.shape[1:] != mu.shape or eps.shape[0] < 2:
-        raise ValueError(
-            f"argument 'eps' must have shape (L, batch_size, z_dim) = (L >= 2, *{mu.shape}), "
-            f"got {eps.shape}"
-        )
-    z = mu + np.exp(0.5 * lv) * eps
-    log_q = -0.5 * np.sum(LOG_2PI + lv + eps**2, axis=2)  # (z - mu)^2 / sigma^2 = eps^2
-    log_p = -0.5 * np.sum(LOG_2PI + z**2, axis=2)
-    terms = log_q - log_p  # (L, batch_size)
-    L = terms.shape[0]
-    return terms.mean(axis=0), terms.std(axis=0, ddof=1) / math.sqrt(L)
 
 
 def gaussian_nll(x, x_mean, sigma2) -> np.ndarray:
@@ -172,13 +135,6 @@ def nats_to_bits_per_dim(nats, x_dim: int):
     if int(x_dim) != x_dim or x_dim < 1:
         raise ValueError(f"argument 'x_dim' must be a positive integer, got {x_dim!r}")
     return _result(_finite("nats", nats) / (x_dim * math.log(2.0)))
-
-
-def bits_per_dim_to_nats(bits_per_dim, x_dim: int):
-    """``nats = bits/dim * x_dim * ln 2``: the inverse of :func:`nats_to_bits_per_dim`."""
-    if int(x_dim) != x_dim or x_dim < 1:
-        raise ValueError(f"argument 'x_dim' must be a positive integer, got {x_dim!r}")
-    return _result(_finite("bits_per_dim", bits_per_dim) * x_dim * math.log(2.0))
 
 
 def bernoulli_baseline_nats(x_dim: int) -> float:

@@ -1,4 +1,4 @@
-"""Lesson notebooks as files: execute them top to bottom, keep their metadata clean, build cells.
+"""Lesson notebooks as files: execute them top to bottom, keep their metadata clean.
 
 The lessons under ``lessons/`` store the outputs of one clean top-to-bottom run with the NumPy
 backend (nbval re-runs them on both backends and compares). This module is the one place that
@@ -26,10 +26,6 @@ __all__ = [
     "KERNELSPEC",
     "clean_notebook",
     "execute_notebook",
-    "markdown_cell",
-    "code_cell",
-    "solution_cell",
-    "test_cell",
     "problems",
 ]
 
@@ -172,69 +168,6 @@ def execute_notebook(
     seconds = time.perf_counter() - start
     nbformat.write(clean_notebook(nb), path)
     return seconds
-
-
-# --- building cells (used by scripts that author lessons, and by the classroom tools) -------------
-
-
-def markdown_cell(source: str, **metadata) -> nbformat.NotebookNode:
-    """A markdown cell."""
-    return nbformat.v4.new_markdown_cell(source.strip("\n"), metadata=metadata)
-
-
-def code_cell(source: str, *, tags: tuple[str, ...] = (), **metadata) -> nbformat.NotebookNode:
-    """A code cell, optionally with cell tags (e.g. ``"nbval-ignore-output"``, ``"hide-input"``)."""
-    if tags:
-        metadata["tags"] = list(tags)
-    return nbformat.v4.new_code_cell(source.strip("\n"), metadata=metadata)
-
-
-def solution_cell(source: str, grade_id: str) -> nbformat.NotebookNode:
-    """An nbgrader solution cell: ``source`` holds ``### BEGIN SOLUTION`` / ``### END SOLUTION``.
-
-    Raises
-    ------
-    ValueError
-        If the solution markers are missing (nbgrader would silently release the solution).
-    """
-    if "### BEGIN SOLUTION" not in source or "### END SOLUTION" not in source:
-        raise ValueError(f"solution cell {grade_id!r}: source lacks the BEGIN/END SOLUTION markers")
-    return code_cell(
-        source,
-        nbgrader={
-            "grade": False,
-            "grade_id": grade_id,
-            "locked": False,
-            "schema_version": 3,
-            "solution": True,
-            "task": False,
-        },
-    )
-
-
-def test_cell(source: str, grade_id: str, points: float) -> nbformat.NotebookNode:
-    """An nbgrader autograded, locked test cell worth ``points`` (may hold hidden tests)."""
-    if points <= 0:
-        raise ValueError(
-            f"test cell {grade_id!r}: argument 'points' must be positive, got {points}"
-        )
-    return code_cell(
-        source,
-        editable=False,
-        deletable=False,
-        nbgrader={
-            "grade": True,
-            "grade_id": grade_id,
-            "locked": True,
-            "points": points,
-            "schema_version": 3,
-            "solution": False,
-            "task": False,
-        },
-    )
-
-
-test_cell.__test__ = False  # not a pytest test
 
 
 def _main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,8 @@
 """Machine-checked derivations, one module per lesson.
 
 Each function returns a :class:`vaelearn.derive.Derivation` whose steps ``verify()`` checks
-(tests/test_derive.py verifies every one). Import the lesson's module, e.g.
-``from vaelearn import derivations`` and then ``derivations.info``.
+(tests/test_derivations.py, the derivation catalogue, verifies every one). Import the lesson's
+module, e.g. ``from vaelearn import derivations`` and then ``derivations.info``.
 """
 
 import importlib

@@ -1,7 +1,7 @@
 """Derivations for lesson 01 (entropy, cross-entropy, KL), each checked step by step.
 
 Every function returns an unverified :class:`vaelearn.derive.Derivation`; call ``.verify()``
-(``tests/test_derive.py`` does, for each one). In a notebook,
+(``tests/test_derivations.py`` does, for each one). In a notebook,
 ``bernoulli_entropy_maximum().verify()`` renders the checked steps.
 """
 
