@@ -20,6 +20,15 @@ ELBOTerms.__doc__ = """Per-example ELBO and its two terms, each of shape (batch_
 (averaged over the samples of z), ``kl`` is KL(q(z|x) || p(z)).
 """
 
+RateDecomposition = namedtuple(
+    "RateDecomposition", ["rate", "mutual_information", "marginal_kl"]
+)
+RateDecomposition.__doc__ = """\
+What :func:`vaelearn.numpy.rate_decomposition` returns: ``rate`` (closed form),
+``mutual_information`` and ``marginal_kl`` (Monte Carlo), in nats per example; ``rate`` equals
+the other two up to Monte Carlo error."""
+
+
 _DTYPES = ("float32", "float64")
 
 
@@ -276,4 +285,37 @@ def _check_vq_data(x, x_dim, dtype, name="x"):
         raise ValueError(f"argument '{name}' contains NaN or infinite values")
     if np.any(x < 0) or np.any(x > 1):
         raise ValueError(f"argument '{name}' must lie in [0, 1] (Bernoulli decoder)")
+    return x
+
+
+# --- the autoregressive (MADE) decoder, lesson 07 ----------------------------------------------
+
+
+def _pos_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"argument {name!r} is {value!r}; expected a positive int")
+    return int(value)
+
+
+def _check_context(context):
+    if context is None:
+        return None
+    return _pos_int(context, "context")
+
+
+def _check_nonneg(value, name):
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ValueError(f"argument {name!r} is {value!r}; expected a finite float >= 0")
+    if not (math.isfinite(float(value)) and float(value) >= 0):
+        raise ValueError(f"argument {name!r} is {value!r}; expected a finite float >= 0")
+    return float(value)
+
+
+def _check_binary(x, name):
+    """Data for a Bernoulli decoder: exactly 0 or 1 (binarised images)."""
+    if x.size and not np.all((x == 0) | (x == 1)):
+        raise ValueError(
+            f"argument {name!r} has values other than 0 and 1; the autoregressive decoder "
+            "models binary pixels (binarise first, e.g. x > 0.5)"
+        )
     return x

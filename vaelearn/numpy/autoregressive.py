@@ -28,10 +28,24 @@ Every log-likelihood is in nats per example, summed over pixels. The torch twin,
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+# The argument checks both backends share (vaelearn.common, which imports neither backend).
+from ..common.checks import (
+    ELBOTerms,
+    _check_activation,
+    _check_binary,
+    _check_context,
+    _check_dtype,
+    _check_nonneg,
+    _check_param_dict,
+    _check_rng,
+    _check_seed,
+    _pos_int,
+)
+from ..common.checks import _as_data as _check_data
+from ..common.checks import _as_eps as _check_eps
+from ._device import get_device
 from .distributions import (
     kl_normal_std_normal,
     log_px_given_z_bernoulli,
@@ -41,57 +55,7 @@ from .distributions import (
 )
 from .layers import ACTIVATIONS, MLP, Linear
 
-# The argument checks shared with the VAE (data, noise, seeds, parameter dicts): the one place this
-# module reaches into models.py's private helpers, so a rename there is fixed here only.
-from .models import ELBOTerms, _check_dtype, _check_param_dict, _check_rng, _check_seed
-from .models import _as_data as _check_data
-from .models import _as_eps as _check_eps
-
 __all__ = ["made_masks", "MaskedLinear", "MADE", "AutoregressiveVAE"]
-
-
-# ----------------------------------------------------------------------------------------------
-# argument checks
-# ----------------------------------------------------------------------------------------------
-
-
-def _pos_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"argument {name!r} is {value!r}; expected a positive int")
-    return int(value)
-
-
-def _check_context(context):
-    if context is None:
-        return None
-    return _pos_int(context, "context")
-
-
-def _check_activation(activation):
-    key = str(activation).lower()
-    if key not in ACTIVATIONS:
-        raise ValueError(
-            f"argument 'activation' is {activation!r}; expected one of {', '.join(ACTIVATIONS)}"
-        )
-    return key
-
-
-def _check_nonneg(value, name):
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ValueError(f"argument {name!r} is {value!r}; expected a finite float >= 0")
-    if not (math.isfinite(float(value)) and float(value) >= 0):
-        raise ValueError(f"argument {name!r} is {value!r}; expected a finite float >= 0")
-    return float(value)
-
-
-def _check_binary(x, name):
-    """Data for a Bernoulli decoder: exactly 0 or 1 (binarised images)."""
-    if x.size and not np.all((x == 0) | (x == 1)):
-        raise ValueError(
-            f"argument {name!r} has values other than 0 and 1; the autoregressive decoder "
-            "models binary pixels (binarise first, e.g. x > 0.5)"
-        )
-    return x
 
 
 # ----------------------------------------------------------------------------------------------
@@ -170,6 +134,8 @@ class MaskedLinear(Linear):
     seed : int or numpy.random.Generator, default 0
         Initial ``W`` and ``b`` as in :class:`Linear` (``W`` then multiplied by ``mask``).
     dtype : str, default "float64"
+    device : {None, "cpu"}, default None
+        The NumPy backend computes on the CPU only; anything else raises ``ValueError``.
 
     Attributes
     ----------
@@ -183,7 +149,7 @@ class MaskedLinear(Linear):
     :math:`\partial L/\partial x = \delta\,(W \odot M)^\top`. Germain et al. 2015. Lesson 07.
     """
 
-    def __init__(self, in_dim, out_dim, mask, *, seed=0, dtype="float64"):
+    def __init__(self, in_dim, out_dim, mask, *, seed=0, dtype="float64", device=None):
         in_dim, out_dim = _pos_int(in_dim, "in_dim"), _pos_int(out_dim, "out_dim")
         mask = np.asarray(mask, dtype=np.float64)
         if mask.shape != (in_dim, out_dim):
@@ -192,18 +158,21 @@ class MaskedLinear(Linear):
             )
         if not np.all((mask == 0) | (mask == 1)):
             raise ValueError("argument 'mask' must contain only 0 and 1")
-        super().__init__(in_dim, out_dim, seed=seed, dtype=dtype)
+        super().__init__(in_dim, out_dim, seed=seed, dtype=dtype, device=device)
         self.mask = mask.astype(self.params["W"].dtype)
         self.params["W"] *= self.mask
 
     def __call__(self, x):
         return x @ (self.params["W"] * self.mask) + self.params["b"]
 
-    def backward(self, dy, cache):
-        """``dL/dx = dy @ (W * mask).T``, ``dL/dW = (x.T @ dy) * mask``, ``dL/db = sum dy``."""
+    def backward(self, dy, cache, need_dx=True):
+        """``dL/dx = dy @ (W * mask).T``, ``dL/dW = (x.T @ dy) * mask``, ``dL/db = sum dy``.
+
+        ``need_dx=False`` skips ``dL/dx`` (returned as ``None``), as in :meth:`Linear.backward`."""
         x = cache
         grads = {"W": (x.T @ dy) * self.mask, "b": dy.sum(axis=0)}
-        return dy @ (self.params["W"] * self.mask).T, grads
+        dx = dy @ (self.params["W"] * self.mask).T if need_dx else None
+        return dx, grads
 
 
 # ----------------------------------------------------------------------------------------------
@@ -241,6 +210,8 @@ class MADE:
         Draws, in order: ``in.W``, ``in.b`` (:func:`init_linear`), ``z.W``
         (``U(-1/sqrt(z_dim), 1/sqrt(z_dim))``, if ``z_dim > 0``), ``out.W``, ``out.b``.
     dtype : str, default "float64"
+    device : {None, "cpu"}, default None
+        The NumPy backend computes on the CPU only; anything else raises ``ValueError``.
 
     Attributes
     ----------
@@ -255,7 +226,7 @@ class MADE:
     """
 
     def __init__(self, x_dim, hidden_dim, z_dim=0, context=None, activation="relu", *, seed=0,
-                 dtype="float64"):
+                 dtype="float64", device=None):
         self.x_dim = _pos_int(x_dim, "x_dim")
         self.hidden_dim = _pos_int(hidden_dim, "hidden_dim")
         if isinstance(z_dim, bool) or not isinstance(z_dim, int | np.integer) or z_dim < 0:
@@ -267,13 +238,15 @@ class MADE:
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(
             _check_seed(seed))
         mask_in, mask_out = made_masks(self.x_dim, self.hidden_dim, self.context)
-        self.inp = MaskedLinear(self.x_dim, self.hidden_dim, mask_in, seed=rng, dtype=dtype)
+        self.inp = MaskedLinear(self.x_dim, self.hidden_dim, mask_in, seed=rng, dtype=dtype,
+                                 device=device)
         self.params = {"in.W": self.inp.params["W"], "in.b": self.inp.params["b"]}
         if self.z_dim:
             bound = 1.0 / np.sqrt(self.z_dim)
             self.params["z.W"] = rng.uniform(
                 -bound, bound, size=(self.z_dim, self.hidden_dim)).astype(dtype)
-        self.out = MaskedLinear(self.hidden_dim, self.x_dim, mask_out, seed=rng, dtype=dtype)
+        self.out = MaskedLinear(self.hidden_dim, self.x_dim, mask_out, seed=rng, dtype=dtype,
+                                 device=device)
         self.params["out.W"] = self.out.params["W"]
         self.params["out.b"] = self.out.params["b"]
         self.act = ACTIVATIONS[self.activation]()
@@ -430,6 +403,8 @@ class AutoregressiveVAE:
         ``numpy.random.default_rng(seed)`` draws the encoder exactly as :class:`VAE` does (same
         seed, same encoder weights), then the MADE (see :class:`MADE`).
     dtype : {"float64", "float32"}, default "float64"
+    device : {None, "cpu"}, default None
+        The NumPy backend computes on the CPU only; anything else raises ``ValueError``.
 
     Attributes
     ----------
@@ -447,7 +422,7 @@ class AutoregressiveVAE:
     beta = property(_get_beta, _set_beta, doc="Weight of the KL term in the training loss.")
 
     def __init__(self, x_dim, hidden_dims=(128,), z_dim=2, made_hidden=128, context=None,
-                 beta=1.0, free_bits=0.0, activation="relu", seed=0, dtype="float64"):
+                 beta=1.0, free_bits=0.0, activation="relu", seed=0, dtype="float64", device=None):
         x_dim, z_dim = _pos_int(x_dim, "x_dim"), _pos_int(z_dim, "z_dim")
         made_hidden = _pos_int(made_hidden, "made_hidden")
         if isinstance(hidden_dims, int | np.integer) and not isinstance(hidden_dims, bool):
@@ -475,6 +450,7 @@ class AutoregressiveVAE:
             "free_bits": self.free_bits, "activation": activation, "seed": seed,
             "dtype": self.dtype,
         }
+        get_device(device)  # the NumPy backend computes on "cpu" only
         rng = np.random.default_rng(seed)
         self._build(rng)
 

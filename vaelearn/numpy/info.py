@@ -12,10 +12,10 @@ the KL of the aggregate posterior from the prior (Hoffman & Johnson 2016). Lesso
 from __future__ import annotations
 
 import math
-from collections import namedtuple
 
 import numpy as np
 
+from ..common.checks import RateDecomposition
 from ..info import cross_entropy, entropy, gaussian_entropy, kl_divergence, kl_normal
 from .distributions import LOG_2PI, kl_normal_std_normal
 
@@ -28,13 +28,6 @@ __all__ = [
     "rate_decomposition",
 ]
 
-RateDecomposition = namedtuple(
-    "RateDecomposition", ["rate", "mutual_information", "marginal_kl"]
-)
-RateDecomposition.__doc__ = """\
-What :func:`rate_decomposition` returns: ``rate`` (closed form), ``mutual_information`` and
-``marginal_kl`` (Monte Carlo), in nats per example; ``rate`` equals the other two up to Monte
-Carlo error."""
 
 
 def _check_rate_inputs(z_mean, z_logvar, eps, chunk_size):

@@ -737,7 +737,7 @@ class VAE(_Model):
 def load_checkpoint(path):
     """Load a model saved by :func:`save_checkpoint` (from either backend) into this backend.
 
-    Works for ``VAE``, ``Autoencoder`` and ``VQVAE``.
+    Works for ``VAE``, ``Autoencoder``, ``VQVAE`` and ``AutoregressiveVAE``.
 
     Raises
     ------
@@ -747,8 +747,10 @@ def load_checkpoint(path):
         not match the model its config describes (including complex or non-finite values); the
         message names the file.
     """
+    from .autoregressive import AutoregressiveVAE
     from .vq import VQVAE
 
     return _load_checkpoint_into(
-        path, {"VAE": VAE, "Autoencoder": Autoencoder, "VQVAE": VQVAE}
+        path, {"VAE": VAE, "Autoencoder": Autoencoder, "VQVAE": VQVAE,
+               "AutoregressiveVAE": AutoregressiveVAE}
     )

@@ -10,22 +10,20 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vaelearn.numpy.autoregressive import (
+from ..common.checks import (
+    ELBOTerms,
     _check_activation,
     _check_binary,
     _check_context,
-    _check_data,
     _check_dtype,
-    _check_eps,
     _check_nonneg,
     _check_param_dict,
     _check_rng,
     _check_seed,
     _pos_int,
 )
-from vaelearn.numpy.autoregressive import made_masks as _np_made_masks
-from vaelearn.numpy.models import ELBOTerms
-
+from ..common.checks import _as_data as _check_data
+from ..common.checks import _as_eps as _check_eps
 from ._device import get_device
 from .distributions import (
     _out,
@@ -48,7 +46,19 @@ def made_masks(x_dim, hidden_dim, context=None):
     mask_in : ndarray, shape (x_dim, hidden_dim)
     mask_out : ndarray, shape (hidden_dim, x_dim)
     """
-    return _np_made_masks(x_dim, hidden_dim, context)
+    x_dim = _pos_int(x_dim, "x_dim")
+    hidden_dim = _pos_int(hidden_dim, "hidden_dim")
+    context = _check_context(context)
+    m_in = torch.arange(1, x_dim + 1)  # input degrees 1..D
+    m_hidden = torch.arange(hidden_dim) % x_dim  # hidden degrees 0..D-1, cycled
+    m_out = torch.arange(1, x_dim + 1)  # output degrees 1..D
+    keep_in = m_in[:, None] <= m_hidden[None, :]
+    if context is None:
+        keep_out = m_hidden[:, None] < m_out[None, :]
+    else:
+        keep_in &= m_in[:, None] > m_hidden[None, :] - context
+        keep_out = m_hidden[:, None] == m_out[None, :] - 1
+    return keep_in.double().numpy(), keep_out.double().numpy()
 
 
 class MaskedLinear(Linear):
@@ -57,7 +67,7 @@ class MaskedLinear(Linear):
     See :class:`vaelearn.numpy.MaskedLinear`; ``backward`` is autograd's.
     """
 
-    def __init__(self, in_dim, out_dim, mask, *, seed=0, dtype="float64"):
+    def __init__(self, in_dim, out_dim, mask, *, seed=0, dtype="float64", device=None):
         in_dim, out_dim = _pos_int(in_dim, "in_dim"), _pos_int(out_dim, "out_dim")
         mask = np.asarray(mask.detach().cpu() if isinstance(mask, torch.Tensor) else mask,
                           dtype=np.float64)
@@ -67,7 +77,7 @@ class MaskedLinear(Linear):
             )
         if not np.all((mask == 0) | (mask == 1)):
             raise ValueError("argument 'mask' must contain only 0 and 1")
-        super().__init__(in_dim, out_dim, seed=seed, dtype=dtype)
+        super().__init__(in_dim, out_dim, seed=seed, dtype=dtype, device=device)
         W = self.params["W"]
         self.mask = torch.as_tensor(mask, dtype=W.dtype, device=W.device)
         with torch.no_grad():
@@ -87,7 +97,7 @@ class MADE:
     keys, initial weights). ``backward`` returns ``(dx, dz, grads)`` by autograd."""
 
     def __init__(self, x_dim, hidden_dim, z_dim=0, context=None, activation="relu", *, seed=0,
-                 dtype="float64"):
+                 dtype="float64", device=None):
         self.x_dim = _pos_int(x_dim, "x_dim")
         self.hidden_dim = _pos_int(hidden_dim, "hidden_dim")
         if isinstance(z_dim, bool) or not isinstance(z_dim, int | np.integer) or z_dim < 0:
@@ -99,13 +109,15 @@ class MADE:
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(
             _check_seed(seed))
         mask_in, mask_out = made_masks(self.x_dim, self.hidden_dim, self.context)
-        self.inp = MaskedLinear(self.x_dim, self.hidden_dim, mask_in, seed=rng, dtype=dtype)
+        self.inp = MaskedLinear(self.x_dim, self.hidden_dim, mask_in, seed=rng, dtype=dtype,
+                                 device=device)
         self.params = {"in.W": self.inp.params["W"], "in.b": self.inp.params["b"]}
         if self.z_dim:
             bound = 1.0 / np.sqrt(self.z_dim)
             wz = rng.uniform(-bound, bound, size=(self.z_dim, self.hidden_dim)).astype(dtype)
-            self.params["z.W"] = torch.tensor(wz, device=get_device()).requires_grad_(True)
-        self.out = MaskedLinear(self.hidden_dim, self.x_dim, mask_out, seed=rng, dtype=dtype)
+            self.params["z.W"] = torch.tensor(wz, device=get_device(device)).requires_grad_(True)
+        self.out = MaskedLinear(self.hidden_dim, self.x_dim, mask_out, seed=rng, dtype=dtype,
+                                 device=device)
         self.params["out.W"] = self.out.params["W"]
         self.params["out.b"] = self.out.params["b"]
         self.act = ACTIVATIONS[self.activation]()
@@ -224,7 +236,7 @@ class AutoregressiveVAE:
     beta = property(_get_beta, _set_beta, doc="Weight of the KL term in the training loss.")
 
     def __init__(self, x_dim, hidden_dims=(128,), z_dim=2, made_hidden=128, context=None,
-                 beta=1.0, free_bits=0.0, activation="relu", seed=0, dtype="float64"):
+                 beta=1.0, free_bits=0.0, activation="relu", seed=0, dtype="float64", device=None):
         x_dim, z_dim = _pos_int(x_dim, "x_dim"), _pos_int(z_dim, "z_dim")
         made_hidden = _pos_int(made_hidden, "made_hidden")
         if isinstance(hidden_dims, int | np.integer) and not isinstance(hidden_dims, bool):
@@ -252,21 +264,22 @@ class AutoregressiveVAE:
             "free_bits": self.free_bits, "activation": activation, "seed": seed,
             "dtype": self.dtype,
         }
-        self.device = get_device()
+        self.device = get_device(device)
         self._tdtype = _torch_dtype(self.dtype)
         rng = np.random.default_rng(seed)
         dims = (x_dim, *hidden_dims)
         self.params = {}
         self._n_hidden = len(hidden_dims)
         if hidden_dims:
-            enc = MLP(dims, activation, out_activation=activation, seed=rng, dtype=self.dtype)
+            enc = MLP(dims, activation, out_activation=activation, seed=rng, dtype=self.dtype,
+                      device=self.device)
             self.params.update({f"encoder.{k}": v for k, v in enc.params.items()})
         for name in ("mean", "logvar"):
             W, b = init_linear(dims[-1], z_dim, rng, self.dtype)
             self.params[f"encoder.{name}.W"] = self._leaf(W)
             self.params[f"encoder.{name}.b"] = self._leaf(b)
         self._made = MADE(x_dim, made_hidden, z_dim, context, activation, seed=rng,
-                          dtype=self.dtype)
+                          dtype=self.dtype, device=self.device)
         self.params.update({f"decoder.{k}": v for k, v in self._made.params.items()})
         self._act = ACTIVATIONS[activation]()
 

@@ -15,8 +15,8 @@ import math
 import numpy as np
 import torch
 
+from ..common.checks import RateDecomposition
 from ..info import _D_MINUS_LOG1P_COEFS, _H_COEFS, _log_base, sum_tol
-from ..numpy.info import RateDecomposition
 from ._device import get_device
 from .distributions import LOG_2PI, _kl_t, _out
 

@@ -609,11 +609,13 @@ def load_checkpoint(path):
         the device and not the file), or for the reasons of
         :func:`vaelearn.numpy.load_checkpoint`; the message names the file.
     """
+    from .autoregressive import AutoregressiveVAE
     from .vq import VQVAE
 
     get_device()  # a missing GPU is the device's fault, not the checkpoint's
     return _load_checkpoint_into(
-        path, {"VAE": VAE, "Autoencoder": Autoencoder, "VQVAE": VQVAE}
+        path, {"VAE": VAE, "Autoencoder": Autoencoder, "VQVAE": VQVAE,
+               "AutoregressiveVAE": AutoregressiveVAE}
     )
 
 
