@@ -204,14 +204,6 @@ def _leaves(tree, prefix=""):
         yield prefix, _as_np(tree)
 
 
-def test_numpy_torch_parity():
-    a, b = dict(_leaves(_case(NP))), dict(_leaves(_case(TH)))
-    assert a.keys() == b.keys()
-    for k in a:
-        assert a[k].shape == b[k].shape, k
-        assert _rel(a[k], b[k]) <= RTOL, (k, _rel(a[k], b[k]))
-
-
 def test_fit_parity_and_history():
     d = load_digits()
     x_train, x_test = (d.x_train[:300] > 0.5) * 1.0, (d.x_test[:80] > 0.5) * 1.0

@@ -4,9 +4,8 @@
   (an oracle that shares no code with the backward). Step 1e-6 in float64: truncation error
   O(h^2 f''') ~ 1e-12 and round-off O(eps |f| / h) ~ 1e-10 for values of order 1, so 1e-7
   (relative to the gradient's scale) is far above both and far below any wrong derivative.
-- torch: the twin's ``f_backward`` (autograd) against the NumPy one, float64, 1e-10 (two
-  implementations of one formula agree to a few ulp times the condition number; 1e-10 is the
-  project's backend-agreement tolerance).
+- torch: the twin's ``f_backward`` (autograd) against the NumPy one is the ``backward-pairs``
+  case of the one parity catalogue, ``tests/test_parity.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import vaelearn
 NP = vaelearn.get_backend("numpy")
 
 RTOL = 1e-7  # finite differences, see the module docstring
-PARITY = 1e-10  # backend agreement in float64
 
 
 def _fd(f, args, index, grad, h=1e-6):
@@ -102,31 +100,3 @@ def test_scalar_grad_keeps_float32():
     assert NP.log_px_given_z_bernoulli_backward(X01.astype(np.float32), lg, -0.5).dtype == (
         np.float32
     )
-
-
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_torch_backward_agrees(case):
-    pytest.importorskip("torch")
-    TH = vaelearn.get_backend("torch")
-    name, _, backward, args, _, grad = case
-    twin = {
-        "kl": lambda m, v, g: TH.kl_normal_std_normal_backward(m, v, g),
-        "kl_per_dim": lambda m, v, g: TH.kl_normal_std_normal_backward(m, v, g, per_dim=True),
-        "bernoulli": lambda x, lg, g: (TH.log_px_given_z_bernoulli_backward(x, lg, g),),
-        "gaussian_shared": lambda x, m, s, g: TH.log_px_given_z_gaussian_backward(x, m, s, g),
-        "gaussian_per_dim": lambda x, m, s, g: TH.log_px_given_z_gaussian_backward(x, m, s, g),
-        "squared_error": lambda x, h, g: (TH.squared_error_backward(x, h, g),),
-        "log_normal": lambda z, m, v, g: TH.log_normal_backward(z, m, v, g),
-        "log_normal_eps": lambda e, v, g: (TH.log_normal_eps_backward(e, v, g),),
-        "logmeanexp": lambda a, g: (TH.logmeanexp_backward(a, 0, g),),
-    }[name]
-    for a, b in zip(twin(*args, grad), backward(*args, grad), strict=True):
-        _close(a, b, PARITY)
-
-
-@pytest.mark.parametrize("name", ["squared_error", "log_normal_eps"])
-def test_torch_forward_agrees(name):
-    pytest.importorskip("torch")
-    TH = vaelearn.get_backend("torch")
-    args = (X01, MEAN) if name == "squared_error" else (EPS3, LV)
-    _close(getattr(TH, name)(*args), getattr(NP, name)(*args), PARITY)

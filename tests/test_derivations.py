@@ -33,16 +33,18 @@ from vaelearn.derive import Derivation, DerivationError
 CATALOGUE: dict[str, dict[str, list[tuple[str, object]]]] = {
     "info": {
         **{n: [(n, n)] for n in ("bernoulli_entropy_maximum", "gibbs_inequality", "kl_gaussians",
-                                 "optimal_code_lengths")},
+                                 "optimal_code_lengths", "mutual_information_identities",
+                                 "rate_as_mutual_information")},
         "normal_pdf": [("normal_pdf", None)],  # a sympy density the derivations use
     },
     "autoencoders": {n: [(n, n)] for n in (
         "optimal_decoder_for_fixed_encoder", "best_line_is_an_eigenvector",
-        "codes_are_not_identified", "linear_denoiser_scale")},
+        "codes_are_not_identified", "linear_denoiser_scale", "noising_twice_is_noising_once")},
     "elbo": {n: [(n, n)] for n in (
         "linear_gaussian_posterior", "elbo_decomposition", "elbo_decomposition_exact",
         "elbo_two_terms", "kl_to_standard_normal", "gaussian_decoder_nll",
-        "mse_beta_equivalence", "optimal_shared_sigma2")},
+        "mse_beta_equivalence", "optimal_shared_sigma2", "em_e_step", "em_m_step",
+        "em_fixed_point", "sgld_stationary_variance")},
     "likelihoods": {
         **{n: [(n, n)] for n in ("log_norm", "mean", "log_norm_gradient")},
         "log_norm_series": [("log_norm_series(6)", None)],
@@ -58,7 +60,9 @@ CATALOGUE: dict[str, dict[str, list[tuple[str, object]]]] = {
         "ESTIMATORS": [], "PARAMETERS": [],
     },
     "collapse": {n: [(n, n)] for n in (
-        "ppca_sigma2_ml", "collapse_condition", "kl_collapsed_dimension", "iwae_above_elbo")},
+        "ppca_sigma2_ml", "collapse_condition", "kl_collapsed_dimension", "iwae_above_elbo",
+        "ignoring_decoder_optimum")},
+    "disentanglement": {n: [(n, n)] for n in ("mixed_code_information",)},
 }
 HELPERS = {"log_norm_series", "langevin_series", "normal_pdf"}  # not Derivations
 

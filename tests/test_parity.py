@@ -452,6 +452,117 @@ INFO = ("entropy", "cross_entropy", "kl_divergence", "gaussian_entropy", "kl_nor
 CB = ("continuous_bernoulli_log_norm", "continuous_bernoulli_mean", "continuous_bernoulli_sample",
       "log_px_given_z_continuous_bernoulli", "log_px_given_z_continuous_bernoulli_backward")
 
+
+# ------------------------------------------------------------------------- formula/backward pairs
+
+_PR = np.random.default_rng(16)
+_PN, _PD = 4, 3
+_PAIR = {
+    "mu": _PR.normal(size=(_PN, _PD)), "lv": _PR.normal(scale=0.7, size=(_PN, _PD)),
+    "x01": _PR.random((_PN, _PD)), "logits": _PR.normal(scale=2.0, size=(_PN, _PD)),
+    "mean": _PR.normal(size=(_PN, _PD)), "eps3": _PR.normal(size=(2, _PN, _PD)),
+    "g_row": _PR.normal(size=(_PN,)), "g_row3": _PR.normal(size=(2, _PN)),
+    "g_dim": _PR.normal(size=(_PN, _PD)),
+}
+BACKWARD_PAIRS = (
+    "kl_normal_std_normal", "kl_normal_std_normal_backward", "log_px_given_z_bernoulli",
+    "log_px_given_z_bernoulli_backward", "log_px_given_z_gaussian",
+    "log_px_given_z_gaussian_backward", "squared_error", "squared_error_backward", "log_normal",
+    "log_normal_backward", "log_normal_eps", "log_normal_eps_backward", "logmeanexp",
+    "logmeanexp_backward",
+)
+
+
+def backward_pairs_case(B):
+    """Each formula of ``distributions.py`` and its ``*_backward`` (hand-written in NumPy,
+    autograd in torch; tests/test_backward_pairs.py checks the NumPy ones by finite
+    differences)."""
+    p = _PAIR
+    mu, lv, x, lg, mean, e3 = p["mu"], p["lv"], p["x01"], p["logits"], p["mean"], p["eps3"]
+    g, g3, gd = p["g_row"], p["g_row3"], p["g_dim"]
+    s1, s3 = np.array([0.3]), np.array([0.3, -0.2, 0.1])
+    return {
+        "kl": (B.kl_normal_std_normal(mu, lv), B.kl_normal_std_normal_backward(mu, lv, g)),
+        "kl_per_dim": (B.kl_normal_std_normal(mu, lv, per_dim=True),
+                       B.kl_normal_std_normal_backward(mu, lv, gd, per_dim=True)),
+        "bernoulli": (B.log_px_given_z_bernoulli(x, lg),
+                      B.log_px_given_z_bernoulli_backward(x, lg, g)),
+        "gaussian_shared": (B.log_px_given_z_gaussian(x, mean, s1),
+                            B.log_px_given_z_gaussian_backward(x, mean, s1, g)),
+        "gaussian_per_dim": (B.log_px_given_z_gaussian(x, mean, s3),
+                             B.log_px_given_z_gaussian_backward(x, mean, s3, g)),
+        "squared_error": (B.squared_error(x, mean), B.squared_error_backward(x, mean, g)),
+        "log_normal": (B.log_normal(e3, mu, lv), B.log_normal_backward(e3, mu, lv, g3)),
+        "log_normal_eps": (B.log_normal_eps(e3, lv), B.log_normal_eps_backward(e3, lv, g3)),
+        "logmeanexp": (B.logmeanexp(e3[:, :, 0] * 3, axis=0),
+                       B.logmeanexp_backward(e3[:, :, 0] * 3, 0, g)),
+    }
+
+
+def train_step_case(B):
+    """Three ``train_step`` calls (the body of ``fit``'s loop) from the same eps."""
+    x = load_digits().x_train[:16, :10]
+    eps = _rng(1).standard_normal((16, 3))
+    model = B.VAE(10, (8,), 3, seed=2)
+    opt = B.Adam(model.params, lr=1e-2)
+    losses = [B.train_step(model, opt, x, eps) for _ in range(3)]
+    return {"losses": np.array([float(v) for v in losses]), **model.get_params()}
+
+
+# ------------------------------------------------------------------------- autoregressive decoder
+
+
+def _binary(n, d, seed=0):
+    return (_rng(seed).random((n, d)) < 0.5).astype(np.float64)
+
+
+def autoregressive_case(B):
+    """Masks, the masked layer, MADE and the autoregressive VAE (lesson 07)."""
+    mask = (_rng(0).random((4, 3)) < 0.5) * 1.0
+    layer = B.MaskedLinear(4, 3, mask, seed=3)
+    y, cache = layer.forward(_gauss((5, 4), seed=1))
+    dx, lgrads = layer.backward(_gauss((5, 3), seed=2), cache)
+    made = B.MADE(6, 11, z_dim=2, context=3, seed=4)
+    model = B.AutoregressiveVAE(8, hidden_dims=(6,), z_dim=3, made_hidden=13, beta=1.5,
+                                free_bits=0.05, seed=7)
+    x = _binary(6, 8, seed=4)
+    rng = _rng(8)
+    eps = model.sample_eps(6, rng, n_samples=2)
+    loss, grads = model.loss_and_grads(x, eps)
+    z = rng.standard_normal((6, 3))
+    return {
+        "masks": B.made_masks(8, 13), "masks_context": B.made_masks(8, 13, context=2),
+        "masked_linear": {"y": _np(y), "dx": _np(dx), **{k: _np(v) for k, v in lgrads.items()}},
+        "made": _np(made(_binary(5, 6, seed=5), _gauss((5, 2), seed=6))),
+        "loss": loss, **grads, "init": model.get_params(),
+        "elbo": tuple(model.elbo(x, eps)), "enc": model.encode(x), "logits": model.logits(x, z),
+        "log_px": model.log_px_given_z(x, z), "samples": model.sample(50, _rng(9)),
+        "given_z": model.sample_given_z(z, rng.random((6, 8))),
+    }
+
+
+def fit_autoregressive_case(B):
+    d = load_digits()
+    x_train, x_test = (d.x_train[:300] > 0.5) * 1.0, (d.x_test[:80] > 0.5) * 1.0
+    m = B.AutoregressiveVAE(64, hidden_dims=(16,), z_dim=2, made_hidden=64, seed=5)
+    hist = B.fit(m, x_train, x_test, epochs=5, batch_size=64, lr=1e-2, progress=False, seed=0,
+                 beta_schedule=lambda e: min(1.0, 0.25 * (e + 1)))
+    return {"history": {k: np.asarray(v, dtype=float) for k, v in hist.items()},
+            **m.get_params()}
+
+
+# ---------------------------------------------------------------------------- rate decomposition
+
+
+def rate_decomposition_case(B):
+    """The rate split into I_q(x; z) and KL(q(z) || p(z)) (lesson 05), two chunk sizes."""
+    rng = _rng(0)
+    z_mean = rng.normal(scale=1.5, size=(60, 4))
+    z_logvar = rng.normal(loc=-1.0, scale=0.7, size=(60, 4))
+    eps = rng.standard_normal((3, 60, 4))
+    return {f"chunk{c}": tuple(_np(v) for v in B.rate_decomposition(
+        z_mean, z_logvar, eps, per_example=True, chunk_size=c)) for c in (7, 64)}
+
 CASES = [
     Case("Linear", layer_case("Linear", (4, 3)), ("Linear",)),
     *[Case(name, layer_case(name), (name,)) for name in LAYERS[1:]],
@@ -505,6 +616,13 @@ CASES = [
     Case("fit-vae-cb", fit_case("continuous_bernoulli"), ("fit",), rtol=RTOL_FIT),
     Case("fit-vae-categorical", fit_case("categorical"), ("fit",), rtol=RTOL_FIT),
     Case("fit-ae", fit_case("ae", corrupt=_flip), ("fit",), rtol=RTOL_FIT),
+    Case("backward-pairs", backward_pairs_case, BACKWARD_PAIRS),
+    Case("train-step", train_step_case, ("train_step", "VAE", "Adam")),
+    Case("autoregressive", autoregressive_case,
+         ("made_masks", "MaskedLinear", "MADE", "AutoregressiveVAE")),
+    Case("fit-autoregressive", fit_autoregressive_case, ("AutoregressiveVAE", "fit"),
+         rtol=RTOL_FIT),
+    Case("rate-decomposition", rate_decomposition_case, ("rate_decomposition",)),
 ]
 
 # Checks that need both backends in one call: test name -> the public names it covers.
