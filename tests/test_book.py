@@ -39,7 +39,7 @@ def _html_dir() -> Path:
 HTML = _html_dir()
 BIB = ROOT / "book" / "references.bib"
 sys.path.insert(0, str(ROOT / "book" / "_tools"))
-from chromium import Chromium, find_chromium, serve  # noqa: E402
+from chromium import WAIT_FOR_PAGE, Chromium, find_chromium, serve  # noqa: E402
 
 CHROMIUM = find_chromium()
 # Generated indexes, source listings and the redirect index.html: crawled, not rendered.
@@ -217,19 +217,13 @@ def browser():
     b.close()
 
 
-# Runs in the page after load: waits for MathJax to finish, then reports what a reader would see.
+# Runs in the page after load: waits as the driver does (chromium.WAIT_FOR_PAGE) for MathJax and
+# the images, then reports what a reader would see.
 INSPECT = r"""
 (async () => {
-  const t0 = Date.now();
+  await """ + WAIT_FOR_PAGE.strip() + r""";  // MathJax has typeset, the images are in
   const ready = () => window.MathJax && MathJax.startup && MathJax.startup.promise;
-  const hasMath = document.querySelector('.math') !== null;
-  while (hasMath && !ready() && Date.now() - t0 < 15000) {
-    await new Promise(r => setTimeout(r, 100));
-  }
-  if (ready()) { await MathJax.startup.promise; }
   const imgs = Array.from(document.images);
-  await Promise.all(imgs.map(im => im.complete ? null :
-      new Promise(r => { im.onload = r; im.onerror = r; })));
   const main = (document.querySelector('main') || document.body).cloneNode(true);
   main.querySelectorAll('pre, code, mjx-container, script, style').forEach(e => e.remove());
   const text = main.textContent;

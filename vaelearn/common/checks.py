@@ -319,3 +319,17 @@ def _check_binary(x, name):
             "models binary pixels (binarise first, e.g. x > 0.5)"
         )
     return x
+
+
+def _check_autoregressive_vae_config(x_dim, hidden_dims, z_dim, made_hidden, context, free_bits,
+                                     activation, seed, dtype):
+    """Check ``AutoregressiveVAE``'s arguments (both backends); return its config dict."""
+    x_dim, hidden_dims, z_dim = _check_sizes(x_dim, hidden_dims, z_dim)
+    return {
+        "model": "AutoregressiveVAE", "x_dim": x_dim, "hidden_dims": list(hidden_dims),
+        "z_dim": z_dim, "made_hidden": _pos_int(made_hidden, "made_hidden"),
+        "context": _check_context(context), "beta": None,
+        "free_bits": _check_nonneg(free_bits, "free_bits"),
+        "activation": _check_activation(activation), "seed": _check_seed(seed),
+        "dtype": _check_dtype(dtype),
+    }

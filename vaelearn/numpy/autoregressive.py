@@ -34,6 +34,7 @@ import numpy as np
 from ..common.checks import (
     ELBOTerms,
     _check_activation,
+    _check_autoregressive_vae_config,
     _check_binary,
     _check_context,
     _check_dtype,
@@ -423,33 +424,17 @@ class AutoregressiveVAE:
 
     def __init__(self, x_dim, hidden_dims=(128,), z_dim=2, made_hidden=128, context=None,
                  beta=1.0, free_bits=0.0, activation="relu", seed=0, dtype="float64", device=None):
-        x_dim, z_dim = _pos_int(x_dim, "x_dim"), _pos_int(z_dim, "z_dim")
-        made_hidden = _pos_int(made_hidden, "made_hidden")
-        if isinstance(hidden_dims, int | np.integer) and not isinstance(hidden_dims, bool):
-            hidden_dims = (hidden_dims,)
-        if isinstance(hidden_dims, str | bytes) or not hasattr(hidden_dims, "__iter__"):
-            raise ValueError(f"argument 'hidden_dims' is {hidden_dims!r}; expected an int or a "
-                             "sequence of positive ints")
-        hidden_dims = tuple(hidden_dims)
-        if any(isinstance(h, bool) or not isinstance(h, int | np.integer) or h < 1
-               for h in hidden_dims):
-            raise ValueError(f"argument 'hidden_dims' is {hidden_dims!r}; widths must be "
-                             "positive ints")
-        hidden_dims = tuple(int(h) for h in hidden_dims)
-        context = _check_context(context)
-        seed = _check_seed(seed)
-        activation = _check_activation(activation)
-        self.dtype = _check_dtype(dtype)
-        self.free_bits = _check_nonneg(free_bits, "free_bits")
+        config = _check_autoregressive_vae_config(
+            x_dim, hidden_dims, z_dim, made_hidden, context, free_bits, activation, seed, dtype)
         self.beta = beta
-        self.x_dim, self.z_dim, self.hidden_dims = x_dim, z_dim, hidden_dims
-        self.made_hidden, self.context, self.activation = made_hidden, context, activation
-        self.config = {
-            "model": "AutoregressiveVAE", "x_dim": x_dim, "hidden_dims": list(hidden_dims),
-            "z_dim": z_dim, "made_hidden": made_hidden, "context": context, "beta": self.beta,
-            "free_bits": self.free_bits, "activation": activation, "seed": seed,
-            "dtype": self.dtype,
-        }
+        config["beta"] = self.beta
+        self.config = config
+        self.x_dim, self.z_dim = config["x_dim"], config["z_dim"]
+        self.hidden_dims = tuple(config["hidden_dims"])
+        self.made_hidden, self.context = config["made_hidden"], config["context"]
+        self.activation, self.free_bits, self.dtype = (
+            config["activation"], config["free_bits"], config["dtype"])
+        seed = config["seed"]
         get_device(device)  # the NumPy backend computes on "cpu" only
         rng = np.random.default_rng(seed)
         self._build(rng)
