@@ -47,7 +47,8 @@ POST_PAPERS = [
     ("arxiv 1907.06845 - the continuous Bernoulli", ("arxiv", "1907.06845")),
 ]
 
-# The rest of the post's list, with why it is not a paper or a book (the issue asks for those).
+# The rest of the post's list, with why it is not a paper or a book (the bibliography holds
+# papers and books only).
 NOT_PAPERS = {
     "en.wikipedia.org/wiki/Autoencoder": "encyclopedia article",
     "cedar.buffalo.edu ... 14.2 Denoising Autoencoders.pdf": "lecture slides",
