@@ -374,3 +374,50 @@ def test_feedback_files_are_one_per_student_and_show_student_text_literally(grad
     html = (feedback / "html.md").read_text()
     assert "<img src=x" in html  # shown, but only inside a code span
     assert sum(line.startswith("- `") for line in html.splitlines()) == 3
+
+
+# --- answers that only call the library function the exercise asks for --------------------------
+
+
+def delegation_lesson() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        code_cell("import numpy as np\nfrom vaelearn import info"),
+        solution_cell("def my_entropy(p):\n    ### BEGIN SOLUTION\n"
+                      "    p = np.asarray(p, dtype=float)\n"
+                      "    return float(-np.sum(p[p > 0] * np.log(p[p > 0])))\n"
+                      "    ### END SOLUTION", "ex1-solution"),
+        test_cell("from vaelearn.classroom.forbid import forbid\n"
+                  "with forbid(globals(), (info, 'entropy')):\n"
+                  "    assert abs(my_entropy([0.5, 0.5]) - np.log(2)) < 1e-12", "ex1-test", 1),
+    ]
+    return nb
+
+
+DELEGATORS = {
+    # the student's function runs in the sandbox, the test in the judge: the judge's forbid must
+    # reach the sandbox, and a kept reference must refuse as well as the module attribute
+    "calls_library": "def my_entropy(p):\n    return float(info.entropy(p))",
+    "default_argument": "def my_entropy(p, _f=info.entropy):\n    return float(_f(p))",
+    "closure": "_keep = [info.entropy]\ndef my_entropy(p):\n    return float(_keep[0](p))",
+    "from_import": "from vaelearn.info import entropy as _h\n"
+                   "def my_entropy(p):\n    return float(_h(p))",
+}
+
+
+def test_answers_that_delegate_to_the_hidden_function_score_zero(tmp_path):
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    nbformat.write(delegation_lesson(), lessons / "deleg.ipynb")
+    subs = tmp_path / "subs"
+    expected = {"honest": 1.0, **dict.fromkeys(DELEGATORS, 0.0)}
+    for name in expected:
+        nb = delegation_lesson()
+        if name in DELEGATORS:
+            nb.cells[1].source = DELEGATORS[name]
+        (subs / name).mkdir(parents=True)
+        nbformat.write(nb, subs / name / "deleg.ipynb")
+    out = tmp_path / "grades.csv"
+    grade(subs, out, lessons_dir=lessons, limits=LIMITS, jobs=2, progress=False)
+    got = {name: pts.get("ex1-test") for name, pts in scores(out).items()}
+    assert got == expected

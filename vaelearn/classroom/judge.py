@@ -35,6 +35,7 @@ import time
 import numpy as np
 
 from . import codec
+from .forbid import active_targets
 from .release import _nbgrader, exercises
 
 __all__ = ["student_names", "judge", "StudentError"]
@@ -123,7 +124,8 @@ class _StudentFunction:
         except codec.NotPlainData as exc:
             raise TypeError(f"the grader cannot pass this to {self._name}: {exc}") from None
         reply, problem = self._channel.sandbox.request(
-            {"op": "call", "name": self._name, "args": enc_args, "kwargs": enc_kwargs},
+            {"op": "call", "name": self._name, "args": enc_args, "kwargs": enc_kwargs,
+             "forbid": active_targets()},
             self._channel.left())
         if reply is None:
             raise StudentError(f"{self._name}(...): {problem}")

@@ -52,6 +52,8 @@ import time
 from pathlib import Path
 
 from . import codec
+from .forbid import forbid as _forbid
+from .forbid import resolve_targets as _resolve_targets
 
 __all__ = ["Sandbox", "SandboxUnavailable", "bwrap_problem", "main", "SANDBOX_ENV"]
 
@@ -583,7 +585,14 @@ def _serve(shell, fd_in: int, fd_out: int) -> None:
             elif op == "call":
                 args = [codec.decode(a) for a in req["args"]]
                 kwargs = {k: codec.decode(v) for k, v in req["kwargs"].items()}
-                value = ns[req["name"]](*args, **kwargs)
+                # the library functions the judge's test hides while it calls this function
+                # (vaelearn.classroom.forbid): hidden here too, where the student's code runs
+                targets = _resolve_targets(req.get("forbid") or [])
+                if targets:
+                    with _forbid(ns, *targets):
+                        value = ns[req["name"]](*args, **kwargs)
+                else:
+                    value = ns[req["name"]](*args, **kwargs)
                 states = [codec.encode(a) if isinstance(a, _Generator) else None for a in args]
                 reply = {"ok": True, "value": codec.encode(value), "args": states}
             else:
