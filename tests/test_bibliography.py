@@ -204,3 +204,19 @@ def test_missing_reports_absent_entries_and_uncited_ones(tmp_path):
 @pytest.mark.parametrize("arxiv_id", sorted(POST_ARXIV_IDS))
 def test_arxiv_ids_are_well_formed(arxiv_id):
     assert re.fullmatch(r"\d{4}\.\d{4,5}", arxiv_id)
+
+
+def unbalanced_entries(text: str) -> list[str]:
+    """The entries whose braces do not balance (an unclosed entry swallows the next one)."""
+    out = []
+    for block in re.split(r"\n(?=@)", text):
+        if block.lstrip().startswith("@") and block.count("{") != block.count("}"):
+            out.append(block.strip().splitlines()[0])
+    return out
+
+
+def test_every_entry_is_closed():
+    assert unbalanced_entries(BIB.read_text(encoding="utf-8")) == []
+    # an entry without its closing brace is reported
+    assert unbalanced_entries("@misc{a,\n  year = {2020}\n\n@misc{b,\n  year = {2021}\n}\n") == [
+        "@misc{a,"]
