@@ -531,11 +531,13 @@ def hole_map(
 
 
 def bernoulli_js(p, q) -> np.ndarray:
-    """Jensen-Shannon divergence between two products of Bernoulli distributions, in nats.
+    """The per-pixel Bernoulli Jensen-Shannon divergences of two decoded images, summed, in nats.
 
-    ``JS(p, q) = sum_j [ KL(p_j || m_j) + KL(q_j || m_j) ] / 2`` with ``m_j = (p_j + q_j) / 2``,
-    where ``p_j`` is the probability that pixel ``j`` is on (a Bernoulli decoder's output) and the
-    KL is between Bernoulli distributions. Symmetric, ``0`` iff ``p = q``, at most ``log 2`` per
+    ``sum_j JS(p_j, q_j) = sum_j [ KL(p_j || m_j) + KL(q_j || m_j) ] / 2`` with
+    ``m_j = (p_j + q_j) / 2``, where ``p_j`` is the probability that pixel ``j`` is on (a Bernoulli
+    decoder's output) and the KL is between Bernoulli distributions. This is not the JS divergence
+    of the two images' joint distributions (which never exceeds ``log 2``; JS does not add up over
+    independent pixels as KL does). Symmetric, ``0`` iff ``p = q``, at most ``log 2`` per
     pixel. Terms with a zero probability are taken as their limit ``0 log 0 = 0``
     (:func:`scipy.special.xlogy`).
 

@@ -563,7 +563,7 @@ class VAE(_Model):
         return ELBOTerms(log_px - kl_value, log_px, kl_value)
 
     def iwae_bound(self, x, eps):
-        r"""Importance-weighted bound (Burda et al. 2015) per example, in nats. Lesson 07.
+        r"""Importance-weighted bound (Burda et al. 2015) per example, in nats. Lesson 08.
 
         .. math::
             \mathcal L_k(x) = \log \frac1k \sum_{i=1}^k \frac{p(x\mid z_i)\,p(z_i)}{q(z_i\mid x)},

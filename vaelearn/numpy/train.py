@@ -138,7 +138,8 @@ def fit(
 def train_step(model, optimizer, x, eps=None, *, x_target=None, **loss_kwargs):
     """One step of training: the loss of a minibatch and its gradients, then an optimizer step.
 
-    The body of the loop in :func:`fit`, which calls it once per minibatch::
+    The body of the loop in :func:`fit`, which runs this same step (its private ``_train_step``)
+    once per minibatch::
 
         eps = model.sample_eps(len(x_batch), rng)          # VAE only
         loss = train_step(model, optimizer, x_batch, eps)
