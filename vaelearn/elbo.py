@@ -34,9 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate, optimize, special
 
-from ._checks import as_result as _result
-from ._checks import finite as _finite
-from ._checks import positive as _positive
+from .common.checks import _as_result as _result
+from .common.checks import _finite, _positive
 
 __all__ = [
     "LinearGaussian",

@@ -14,9 +14,8 @@ import math
 
 import numpy as np
 
-from ._checks import as_result as _result
-from ._checks import finite as _finite
-from ._checks import positive as _positive
+from .common.checks import _as_result as _result
+from .common.checks import _finite, _positive
 
 __all__ = [
     "kl_std_normal",

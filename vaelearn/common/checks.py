@@ -333,3 +333,26 @@ def _check_autoregressive_vae_config(x_dim, hidden_dims, z_dim, made_hidden, con
         "activation": _check_activation(activation), "seed": _check_seed(seed),
         "dtype": _check_dtype(dtype),
     }
+
+
+# --- the NumPy closed-form modules of the lesson families (vaelearn.elbo, .likelihoods) -------
+
+
+def _finite(name: str, value) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"argument {name!r} contains NaN or infinite values")
+    return arr
+
+
+def _positive(name: str, value) -> np.ndarray:
+    arr = _finite(name, value)
+    if np.any(arr <= 0):
+        raise ValueError(f"argument {name!r} must be positive (a variance), got {value!r}")
+    return arr
+
+
+def _as_result(value: np.ndarray):
+    """Return a Python float for 0-d results, an array otherwise."""
+    value = np.asarray(value, dtype=np.float64)
+    return float(value) if value.ndim == 0 else value
