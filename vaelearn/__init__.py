@@ -79,6 +79,8 @@ _SUBMODULES = {
     "disentanglement",
     # shared by several lessons
     "data", "derive", "derivations", "latent", "plotting", "notebooks", "threads", "classroom",
+    # the two backends (vaelearn.torch imports torch only when it is reached)
+    "numpy", "torch",
 }
 
 
