@@ -204,23 +204,17 @@ def _leaves(tree, prefix=""):
         yield prefix, _as_np(tree)
 
 
-def test_fit_parity_and_history():
+def test_fit_lowers_the_test_loss_and_keeps_history():
+    # (NumPy and torch agree after this fit: the case "fit-autoregressive" of tests/test_parity.py)
     d = load_digits()
     x_train, x_test = (d.x_train[:300] > 0.5) * 1.0, (d.x_test[:80] > 0.5) * 1.0
-    out = {}
-    for B in (NP, TH):
-        m = B.AutoregressiveVAE(64, hidden_dims=(16,), z_dim=2, made_hidden=64, seed=5)
-        hist = B.fit(m, x_train, x_test, epochs=5, batch_size=64, lr=1e-2, progress=False,
-                     seed=0, beta_schedule=lambda e: min(1.0, 0.25 * (e + 1)))
-        out[B.NAME] = (hist, m.get_params())
-    (h_np, p_np), (h_th, p_th) = out["numpy"], out["torch"]
-    assert set(h_np) == set(h_th) >= {"train_loss", "train_kl", "test_loss", "test_kl", "beta"}
-    for key in h_np:
-        assert _rel(h_np[key], h_th[key]) <= RTOL_FIT, key
-    for key in p_np:
-        assert _rel(p_np[key], p_th[key]) <= RTOL_FIT, key
+    m = NP.AutoregressiveVAE(64, hidden_dims=(16,), z_dim=2, made_hidden=64, seed=5)
+    hist = NP.fit(m, x_train, x_test, epochs=5, batch_size=64, lr=1e-2, progress=False,
+                  seed=0, beta_schedule=lambda e: min(1.0, 0.25 * (e + 1)))
+    assert set(hist) >= {"train_loss", "train_kl", "test_loss", "test_kl", "beta"}
+    assert list(hist["beta"]) == [0.25, 0.5, 0.75, 1.0, 1.0]
     # training did something: the test -ELBO fell
-    assert h_np["test_loss"][-1] < h_np["test_loss"][0] - 1
+    assert hist["test_loss"][-1] < hist["test_loss"][0] - 1
 
 
 # ------------------------------------------------------------------------- log-likelihood oracle
@@ -394,21 +388,17 @@ def test_ignoring_decoder_derivation_verifies_and_a_wrong_optimum_fails():
 # ------------------------------------------------------------------- the layer, and fast mode
 
 
-def test_masked_linear_parity_and_finite_differences():
+def test_masked_linear_keeps_masked_weights_at_zero_and_finite_differences():
     mask = (np.random.default_rng(0).random((4, 3)) < 0.5) * 1.0
     x = np.random.default_rng(1).standard_normal((5, 4))
     dy = np.random.default_rng(2).standard_normal((5, 3))
-    out = {}
+    # (NumPy and torch agree on this layer: the case "autoregressive" of tests/test_parity.py)
     for B in (NP, TH):
-        layer = B.MaskedLinear(4, 3, mask, seed=3)
-        y, cache = layer.forward(x)
-        dx, grads = layer.backward(dy, cache)
-        out[B.NAME] = [_as_np(v) for v in (y, dx, grads["W"], grads["b"])]
-        assert np.all(_as_np(layer.params["W"])[mask == 0] == 0)
-    for a, b in zip(out["numpy"], out["torch"], strict=True):
-        assert _rel(a, b) <= RTOL
+        assert np.all(_as_np(B.MaskedLinear(4, 3, mask, seed=3).params["W"])[mask == 0] == 0)
     layer = NP.MaskedLinear(4, 3, mask, seed=3)
-    _, dx, g_w, _ = out["numpy"]
+    _, cache = layer.forward(x)
+    dx, grads = layer.backward(dy, cache)
+    g_w = grads["W"]
     for arr, g in ((x, dx), (layer.params["W"], g_w)):
         g_fd = np.zeros_like(arr)
         for idx in np.ndindex(arr.shape):
