@@ -321,18 +321,24 @@ def _check_binary(x, name):
     return x
 
 
-def _check_autoregressive_vae_config(x_dim, hidden_dims, z_dim, made_hidden, context, free_bits,
-                                     activation, seed, dtype):
-    """Check ``AutoregressiveVAE``'s arguments (both backends); return its config dict."""
+def _init_autoregressive_vae(model, x_dim, hidden_dims, z_dim, made_hidden, context, beta,
+                             free_bits, activation, seed, dtype):
+    """Check ``AutoregressiveVAE``'s arguments and set its attributes and ``config`` (both
+    backends); return the checked seed."""
     x_dim, hidden_dims, z_dim = _check_sizes(x_dim, hidden_dims, z_dim)
-    return {
+    model.beta = beta
+    model.config = {
         "model": "AutoregressiveVAE", "x_dim": x_dim, "hidden_dims": list(hidden_dims),
         "z_dim": z_dim, "made_hidden": _pos_int(made_hidden, "made_hidden"),
-        "context": _check_context(context), "beta": None,
+        "context": _check_context(context), "beta": model.beta,
         "free_bits": _check_nonneg(free_bits, "free_bits"),
         "activation": _check_activation(activation), "seed": _check_seed(seed),
         "dtype": _check_dtype(dtype),
     }
+    for key in ("x_dim", "z_dim", "made_hidden", "context", "activation", "free_bits", "dtype"):
+        setattr(model, key, model.config[key])
+    model.hidden_dims = hidden_dims
+    return model.config["seed"]
 
 
 # --- the NumPy closed-form modules of the lesson families (vaelearn.elbo, .likelihoods) -------

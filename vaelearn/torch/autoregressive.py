@@ -13,7 +13,6 @@ import torch
 from ..common.checks import (
     ELBOTerms,
     _check_activation,
-    _check_autoregressive_vae_config,
     _check_binary,
     _check_context,
     _check_dtype,
@@ -21,6 +20,7 @@ from ..common.checks import (
     _check_param_dict,
     _check_rng,
     _check_seed,
+    _init_autoregressive_vae,
     _pos_int,
 )
 from ..common.checks import _as_data as _check_data
@@ -238,17 +238,9 @@ class AutoregressiveVAE:
 
     def __init__(self, x_dim, hidden_dims=(128,), z_dim=2, made_hidden=128, context=None,
                  beta=1.0, free_bits=0.0, activation="relu", seed=0, dtype="float64", device=None):
-        config = _check_autoregressive_vae_config(
-            x_dim, hidden_dims, z_dim, made_hidden, context, free_bits, activation, seed, dtype)
-        self.beta = beta
-        config["beta"] = self.beta
-        self.config = config
-        self.x_dim, self.z_dim = config["x_dim"], config["z_dim"]
-        self.hidden_dims = tuple(config["hidden_dims"])
-        self.made_hidden, self.context = config["made_hidden"], config["context"]
-        self.activation, self.free_bits, self.dtype = (
-            config["activation"], config["free_bits"], config["dtype"])
-        seed = config["seed"]
+        seed = _init_autoregressive_vae(
+            self, x_dim, hidden_dims, z_dim, made_hidden, context, beta, free_bits, activation,
+            seed, dtype)
         self.device = get_device(device)
         self._tdtype = _torch_dtype(self.dtype)
         rng = np.random.default_rng(seed)
