@@ -649,6 +649,8 @@ def factor_images(
     ValueError
         If an argument is out of range; the message names it.
 
+    Notes
+    -----
     Lesson 08 trains β-VAEs on these images and measures the mutual information gap
     (:func:`vaelearn.disentanglement.mig`).
     """

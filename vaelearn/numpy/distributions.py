@@ -452,8 +452,9 @@ def log_normal_eps(eps, logvar):
     \log\sigma_j^2)`.
 
     The same number as ``log_normal(z, mu, logvar)``, computed from the noise: ``z - mu`` is
-    never formed, so it cannot round away when sigma << |mu| nor give 0 * inf past the exp range.
-    Lessons 05-07 (log q(z|x) in the Monte Carlo KL and the IWAE weights).
+    never formed, so it cannot round away when sigma << ``|mu|`` nor give 0 * inf past the exp
+    range.
+    Lessons 05 and 08 (log q(z|x) in the Monte Carlo KL and the IWAE weights).
 
     Parameters
     ----------
@@ -473,7 +474,7 @@ def log_normal_eps_backward(eps, logvar, grad=1.0):
     r"""Backward of :func:`log_normal_eps` with respect to ``logvar``: :math:`-\tfrac12`
     times ``grad`` in every dimension (the noise is an input, not a parameter). When ``eps`` has
     a leading ``n_samples`` axis the samples' gradients are summed, as in
-    :func:`reparameterize_backward`. Lesson 07 (the IWAE's log q(z|x)).
+    :func:`reparameterize_backward`. Lesson 08 (the IWAE's log q(z|x)).
 
     Parameters
     ----------
