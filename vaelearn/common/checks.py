@@ -362,3 +362,32 @@ def _as_result(value: np.ndarray):
     """Return a Python float for 0-d results, an array otherwise."""
     value = np.asarray(value, dtype=np.float64)
     return float(value) if value.ndim == 0 else value
+
+
+def _check_mask(in_dim, out_dim, mask):
+    """``MaskedLinear``'s sizes and 0/1 mask of shape ``(in_dim, out_dim)`` (both backends)."""
+    in_dim, out_dim = _pos_int(in_dim, "in_dim"), _pos_int(out_dim, "out_dim")
+    mask = np.asarray(mask, dtype=np.float64)
+    if mask.shape != (in_dim, out_dim):
+        raise ValueError(
+            f"argument 'mask' has shape {mask.shape}; expected ({in_dim}, {out_dim})"
+        )
+    if not np.all((mask == 0) | (mask == 1)):
+        raise ValueError("argument 'mask' must contain only 0 and 1")
+    return in_dim, out_dim, mask
+
+
+def _init_made(model, x_dim, hidden_dim, z_dim, context, activation, seed, dtype):
+    """Check ``MADE``'s arguments and set its sizes, context and activation (both backends);
+    return the checked dtype and the Generator its weights are drawn from."""
+    model.x_dim = _pos_int(x_dim, "x_dim")
+    model.hidden_dim = _pos_int(hidden_dim, "hidden_dim")
+    if isinstance(z_dim, bool) or not isinstance(z_dim, int | np.integer) or z_dim < 0:
+        raise ValueError(f"argument 'z_dim' is {z_dim!r}; expected an int >= 0")
+    model.z_dim = int(z_dim)
+    model.context = _check_context(context)
+    model.activation = _check_activation(activation)
+    dtype = _check_dtype(dtype)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(
+        _check_seed(seed))
+    return dtype, rng

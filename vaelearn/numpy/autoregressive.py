@@ -33,15 +33,15 @@ import numpy as np
 # The argument checks both backends share (vaelearn.common, which imports neither backend).
 from ..common.checks import (
     ELBOTerms,
-    _check_activation,
     _check_binary,
     _check_context,
     _check_dtype,
+    _check_mask,
     _check_nonneg,
     _check_param_dict,
     _check_rng,
-    _check_seed,
     _init_autoregressive_vae,
+    _init_made,
     _pos_int,
 )
 from ..common.checks import _as_data as _check_data
@@ -151,14 +151,7 @@ class MaskedLinear(Linear):
     """
 
     def __init__(self, in_dim, out_dim, mask, *, seed=0, dtype="float64", device=None):
-        in_dim, out_dim = _pos_int(in_dim, "in_dim"), _pos_int(out_dim, "out_dim")
-        mask = np.asarray(mask, dtype=np.float64)
-        if mask.shape != (in_dim, out_dim):
-            raise ValueError(
-                f"argument 'mask' has shape {mask.shape}; expected ({in_dim}, {out_dim})"
-            )
-        if not np.all((mask == 0) | (mask == 1)):
-            raise ValueError("argument 'mask' must contain only 0 and 1")
+        in_dim, out_dim, mask = _check_mask(in_dim, out_dim, mask)
         super().__init__(in_dim, out_dim, seed=seed, dtype=dtype, device=device)
         self.mask = mask.astype(self.params["W"].dtype)
         self.params["W"] *= self.mask
@@ -228,16 +221,7 @@ class MADE:
 
     def __init__(self, x_dim, hidden_dim, z_dim=0, context=None, activation="relu", *, seed=0,
                  dtype="float64", device=None):
-        self.x_dim = _pos_int(x_dim, "x_dim")
-        self.hidden_dim = _pos_int(hidden_dim, "hidden_dim")
-        if isinstance(z_dim, bool) or not isinstance(z_dim, int | np.integer) or z_dim < 0:
-            raise ValueError(f"argument 'z_dim' is {z_dim!r}; expected an int >= 0")
-        self.z_dim = int(z_dim)
-        self.context = _check_context(context)
-        self.activation = _check_activation(activation)
-        dtype = _check_dtype(dtype)
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(
-            _check_seed(seed))
+        dtype, rng = _init_made(self, x_dim, hidden_dim, z_dim, context, activation, seed, dtype)
         mask_in, mask_out = made_masks(self.x_dim, self.hidden_dim, self.context)
         self.inp = MaskedLinear(self.x_dim, self.hidden_dim, mask_in, seed=rng, dtype=dtype,
                                  device=device)

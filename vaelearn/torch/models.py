@@ -61,6 +61,21 @@ def _bernoulli_log_px(x, logits):
     ).sum(dim=-1)
 
 
+def _copy_params(model, params):
+    """Copy NumPy arrays (or tensors) into ``model.params`` in place, after checking keys, shapes,
+    real dtype and finiteness *after* the cast to the model's dtype (``set_params`` of every
+    torch model)."""
+    ref = {k: np.empty(tuple(v.shape)) for k, v in model.params.items()}
+    as_np = {
+        k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v))
+        for k, v in params.items()
+    } if isinstance(params, dict) else params
+    cast = _check_param_dict(as_np, ref, model.dtype)
+    with torch.no_grad():
+        for k, v in cast.items():
+            model.params[k].copy_(torch.as_tensor(v, dtype=model._tdtype))
+
+
 class _Model:
     """Shared by Autoencoder and VAE: params as tensors, data conversion, get/set_params."""
 
@@ -128,16 +143,7 @@ class _Model:
 
     def set_params(self, params):
         """Copy NumPy arrays (or tensors) into the parameters in place; keys/shapes must match."""
-        ref = {k: np.empty(tuple(v.shape)) for k, v in self.params.items()}
-        as_np = {
-            k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v))
-            for k, v in params.items()
-        } if isinstance(params, dict) else params
-        # keys, shapes, real dtype, and finite *after* the cast to the model's dtype
-        cast = _check_param_dict(as_np, ref, self.dtype)
-        with torch.no_grad():
-            for k, v in cast.items():
-                self.params[k].copy_(torch.as_tensor(v, dtype=self._tdtype))
+        _copy_params(self, params)
 
     def _to_dtype(self, dtype):
         """Cast every parameter to ``dtype`` (fast mode trains in float32)."""
